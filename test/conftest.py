@@ -1,0 +1,20 @@
+"""Test-wide environment: DDS stays on loopback, MuJoCo renders off-screen.
+
+Each ROS test still picks its own ROS_DOMAIN_ID (see ``ros_domain``) so tests never hear each other.
+"""
+import os
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('MUJOCO_GL', 'osmesa')
+os.environ.setdefault('PYOPENGL_PLATFORM', 'osmesa')
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def ros_domain(monkeypatch):
+    """Set a ROS_DOMAIN_ID for this test: call with the test's own number (0..101)."""
+    def set_domain(domain_id: int) -> int:
+        monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
+        return domain_id
+    return set_domain
