@@ -1,0 +1,61 @@
+"""A rosbags typestore (ROS 2 Kilted) that also knows audio_common_msgs and vision_msgs.
+
+The .msg definitions are kept here as text, identical to ``ros_interfaces/*/msg/*.msg`` (a test
+checks that), so the typestore works in a colcon install where the repo folder is absent.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+
+# 'pkg/msg/Name' -> .msg text (verbatim copy of ros_interfaces/pkg/msg/Name.msg)
+MSG_DEFINITIONS: dict[str, str] = {
+    'audio_common_msgs/msg/AudioData': 'uint8[] data\n',
+    'audio_common_msgs/msg/AudioDataStamped': 'std_msgs/Header header\naudio_common_msgs/AudioData audio\n',
+    'audio_common_msgs/msg/AudioInfo': 'uint8 channels       # Number of channels\nuint32 sample_rate   # Sampling rate [Hz]\nstring sample_format # Audio format (e.g. S16LE)\nuint32 bitrate       # Amount of audio data per second [bits/s]\nstring coding_format # Audio coding format (e.g. WAVE, MP3)\n',
+    'vision_msgs/msg/BoundingBox2D': '# A 2D bounding box that can be rotated about its center.\nvision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n',
+    'vision_msgs/msg/Classification': 'std_msgs/Header header\nvision_msgs/ObjectHypothesis[] results\n',
+    'vision_msgs/msg/Detection2D': '# A 2D detection: class probabilities and a bounding box.\nstd_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\nvision_msgs/BoundingBox2D bbox\nstring id\n',
+    'vision_msgs/msg/Detection2DArray': 'std_msgs/Header header\nvision_msgs/Detection2D[] detections\n',
+    'vision_msgs/msg/LabelInfo': '# Maps class ids to class names.\nstd_msgs/Header header\nvision_msgs/VisionClass[] class_map\nfloat32 threshold\n',
+    'vision_msgs/msg/ObjectHypothesis': '# An object hypothesis: class and score.\nstring class_id\nfloat64 score\n',
+    'vision_msgs/msg/ObjectHypothesisWithPose': '# An object hypothesis with a pose.\nvision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n',
+    'vision_msgs/msg/Point2D': 'float64 x\nfloat64 y\n',
+    'vision_msgs/msg/Pose2D': '# A 2D pose: position and orientation (radians).\nvision_msgs/Point2D position\nfloat64 theta\n',
+    'vision_msgs/msg/VisionClass': 'uint16 class_id\nstring class_name\n',
+    'vision_msgs/msg/VisionInfo': '# Metadata of a vision pipeline.\nstd_msgs/Header header\nstring method\nint64 database_version\nstring database_location\n',
+}
+
+
+def interfaces_dir() -> Path | None:
+    """``ros_interfaces/`` of a repo checkout, or None when installed without it."""
+    d = Path(__file__).resolve().parents[2] / 'ros_interfaces'
+    return d if d.is_dir() else None
+
+
+@lru_cache(maxsize=1)
+def typestore() -> Typestore:
+    """The shared typestore: ROS 2 Kilted types + audio_common_msgs + vision_msgs."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    types = {}
+    for name, text in MSG_DEFINITIONS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+def register_bag_types(store: Typestore, connections) -> None:
+    """Register message types a bag defines but the store lacks (from the bag's msgdefs)."""
+    types = {}
+    for conn in connections:
+        if conn.msgtype in store.fielddefs or not conn.msgdef.data:
+            continue
+        try:
+            types.update(get_types_from_msg(conn.msgdef.data, conn.msgtype))
+        except Exception:  # noqa: BLE001 - IDL or unparsable: reading that topic will fail later
+            continue
+    if types:
+        store.register({k: v for k, v in types.items() if k not in store.fielddefs})

@@ -1,0 +1,108 @@
+"""rclpy messages <-> core data (numpy arrays, int ns times). Used by the nodes; needs ROS.
+
+Times are int nanoseconds of ROS time; positions [m]; quaternions (x, y, z, w).
+"""
+from __future__ import annotations
+
+import array
+from typing import Sequence
+
+import numpy as np
+from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
+from nav_msgs.msg import Path
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Header
+
+from . import audio as A
+from . import images as I
+
+NS = 1_000_000_000
+
+
+def ns_to_stamp(t_ns: int) -> Time:
+    t_ns = int(t_ns)
+    return Time(sec=t_ns // NS, nanosec=t_ns % NS)
+
+
+def stamp_to_ns(stamp) -> int:
+    """builtin_interfaces/Time (rclpy or rosbags) -> int ns."""
+    return int(stamp.sec) * NS + int(stamp.nanosec)
+
+
+def header(t_ns: int, frame_id: str = '') -> Header:
+    return Header(stamp=ns_to_stamp(t_ns), frame_id=frame_id)
+
+
+def audio_chunk_msg(samples: np.ndarray, t_ns: int, frame_id: str = 'wrist_mic') -> AudioDataStamped:
+    """float samples ``(N,)`` or ``(N, C)`` in [-1, 1] -> S16LE AudioDataStamped stamped with the
+    time of the first sample."""
+    return AudioDataStamped(header=header(t_ns, frame_id),
+                            audio=AudioData(data=array.array('B', A.encode_s16le(samples))))
+
+
+def audio_from_msg(msg: AudioDataStamped, fmt: A.AudioFormat) -> tuple[int, np.ndarray]:
+    """AudioDataStamped -> (time of first sample [ns], float32 mono (N,))."""
+    return stamp_to_ns(msg.header.stamp), A.to_mono(A.decode(msg.audio.data, fmt))
+
+
+def audio_info_msg(sample_rate: int, channels: int = 1) -> AudioInfo:
+    """AudioInfo of what :func:`audio_chunk_msg` publishes: S16LE 'wave'."""
+    return AudioInfo(**A.AudioFormat(channels, sample_rate, 'S16LE', 'wave').info_fields())
+
+
+def image_msg(arr: np.ndarray, t_ns: int, frame_id: str = 'wrist_camera_optical') -> Image:
+    """uint8 (H, W, 3) -> rgb8, uint8 (H, W) -> mono8, uint16 (H, W) -> mono16 Image."""
+    f = I.rgb_to_image_msg_fields(arr)
+    f['data'] = array.array('B', f['data'])
+    return Image(header=header(t_ns, frame_id), **f)
+
+
+def camera_info_msg(info: dict, t_ns: int) -> CameraInfo:
+    """dict(width, height, K (9), D, frame_id[, distortion_model, P]) -> CameraInfo (R = I,
+    P = [K | 0] unless given)."""
+    K = np.asarray(info['K'], np.float64).reshape(3, 3)
+    P = np.asarray(info['P'], np.float64).reshape(12) if 'P' in info else np.c_[K, np.zeros(3)].reshape(12)
+    return CameraInfo(header=header(t_ns, info.get('frame_id', 'wrist_camera_optical')),
+                      width=int(info['width']), height=int(info['height']),
+                      distortion_model=info.get('distortion_model', 'plumb_bob'),
+                      d=[float(v) for v in info.get('D', [0.0] * 5)], k=K.reshape(9).tolist(),
+                      r=np.eye(3).reshape(9).tolist(), p=P.tolist())
+
+
+def _pose(position, orientation) -> Pose:
+    p, q = np.asarray(position, float), np.asarray(orientation, float)
+    return Pose(position=Point(x=p[0], y=p[1], z=p[2]), orientation=Quaternion(x=q[0], y=q[1], z=q[2], w=q[3]))
+
+
+def pose_msg(position, orientation, t_ns: int, frame_id: str = 'world') -> PoseStamped:
+    return PoseStamped(header=header(t_ns, frame_id), pose=_pose(position, orientation))
+
+
+def pose_from_msg(msg: PoseStamped) -> tuple[int, np.ndarray, np.ndarray]:
+    p, q = msg.pose.position, msg.pose.orientation
+    return stamp_to_ns(msg.header.stamp), np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+
+
+def joint_state_msg(names: Sequence[str], positions: Sequence[float], t_ns: int) -> JointState:
+    return JointState(header=header(t_ns), name=list(names), position=[float(v) for v in positions])
+
+
+def path_msg(times_ns, positions, orientations, frame_id: str = 'world', stamp_ns: int | None = None) -> Path:
+    """Planned path: pose i stamped ``times_ns[i]``; header stamp ``stamp_ns`` (default the first
+    pose's time)."""
+    times_ns = [int(t) for t in times_ns]
+    stamp = times_ns[0] if stamp_ns is None and times_ns else (stamp_ns or 0)
+    return Path(header=header(stamp, frame_id),
+                poses=[pose_msg(p, q, t, frame_id) for t, p, q in zip(times_ns, positions, orientations)])
+
+
+def path_from_msg(msg: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Path -> (times_ns int64 (M,), positions (M, 3), orientations (M, 4) xyzw, frame_id)."""
+    ps = msg.poses
+    times = np.array([stamp_to_ns(p.header.stamp) for p in ps], np.int64)
+    pos = np.array([(p.pose.position.x, p.pose.position.y, p.pose.position.z) for p in ps], float).reshape(-1, 3)
+    quat = np.array([(p.pose.orientation.x, p.pose.orientation.y, p.pose.orientation.z, p.pose.orientation.w)
+                     for p in ps], float).reshape(-1, 4)
+    return times, pos, quat, msg.header.frame_id
