@@ -158,8 +158,22 @@ def test_foam_quieter_and_shorter_than_glass():
         s = render(ObjectSound(m, *shape), [hit(J=0.05)], seed=2) - noise   # signal only
         e = np.cumsum(s ** 2)
         out[m] = (np.sqrt(np.mean(s ** 2)), np.searchsorted(e, 0.9 * e[-1]) / SR)
-    assert out['foam'][0] < 0.1 * out['glass'][0]                 # at least 20 dB quieter
+    assert out['foam'][0] < 0.3 * out['glass'][0]                 # at least 10 dB quieter
     assert out['foam'][1] < out['glass'][1]
+
+
+def test_foam_and_fabric_taps_are_audible_thuds():
+    """Porous bodies barely ring, but a tap on them is still heard (air pushed out of the cells):
+    the burst rises well above the noise floor and is over within ~30 ms."""
+    shape = ('box', (0.06, 0.06, 0.06))
+    for m in ('foam', 'fabric'):
+        noise = render(ObjectSound(m, *shape), [], seed=3)
+        s = render(ObjectSound(m, *shape), [hit(J=0.05)], seed=3) - noise
+        floor = np.sqrt(np.mean(noise ** 2))
+        peak_rms = np.sqrt(np.max(np.convolve(s ** 2, np.ones(80) / 80, 'same')))
+        assert peak_rms > 10 * floor, m                              # > 20 dB over the floor
+        e = np.cumsum(s ** 2)
+        assert (np.searchsorted(e, 0.9 * e[-1]) - np.argmax(e > 0.01 * e[-1])) / SR < 0.03, m
 
 
 def test_slides_scale_with_force_and_speed():

@@ -71,6 +71,13 @@ LIMIT_KNEE = 0.8          # soft limiter: identity below, tanh knee above, |y| <
 #: asperity micro-impacts that make real scraping bright, so this is calibrated by ear-level
 #: targets: the gripper scraping a wooden block (N = 2 N, v = 0.1 m/s) at 10 cm -> ~ -50 dBFS RMS.
 SLIDE_COEF = 5.0
+# Porous bodies (open-cell foam, woven fabric) barely ring, but compressing them pushes air out of
+# their cells/pores: a short band-limited noise burst while the contact lasts, RMS pressure at 1 m
+# CRUSH_PA_PER_N * (mean contact force) * per-material factor. Effective constants, tuned by ear
+# so that a gripper tap on foam is a soft, dull, audible thud ~20 dB under a tap on wood (the
+# open-cell mechanism: Gibson & Ashby [GA] ch. 2; the level itself is not a cited value).
+CRUSH_PA_PER_N = 0.12
+CRUSH = {"foam": (1.0, 1800.0), "fabric": (0.8, 2500.0)}    # material -> (factor, low-pass Hz)
 V_REF, RA_REF = 0.1, 5e-6  # [m/s], [m]
 SLIDE_FADE = 8            # [samples] power-complementary crossfade between slide segments
 
@@ -359,6 +366,7 @@ class ModalSynth:
         self.ir = self._room_ir() if room else np.ones(1)
         self.room_zi = np.zeros(len(self.ir) - 1)
         self._base: int | None = None        # absolute sample index of the next output sample
+        self._direct = np.zeros(0)           # pending direct sound (crush noise) from _base
         self._noise_cache: dict[int, np.ndarray] = {}
 
     # ---- construction
@@ -434,6 +442,27 @@ class ModalSynth:
         edges = np.clip(np.arange(i0, i1 + 1, dtype=float), tau0, tau1)
         cum = 0.5 * (1 - np.cos(np.pi * (edges - tau0) / (tau1 - tau0)))   # half-sine area CDF
         self._add_force(bodies, i0, J * np.diff(cum), ex.position, mic)
+        for body in bodies:
+            if body.material.name in CRUSH:
+                self._crush(body.material.name, J / T, i0, i1, ex, mic)
+
+    def _crush(self, material: str, force: float, i0: int, i1: int, ex: Excitation, mic) -> None:
+        """Air pushed out of a porous body during the contact [i0, i1): low-passed noise under a
+        half-sine envelope, RMS pressure CRUSH_PA_PER_N * factor * mean force at 1 m, then 1/r."""
+        factor, f_lp = CRUSH[material]
+        n = max(i1 - i0, int(0.004 * self.sr))
+        env = np.sin(np.pi * (np.arange(n) + 0.5) / n)
+        rng = np.random.default_rng([self.seed, 7, max(i0, 0), ex.obj + 2])
+        p = np.exp(-2 * np.pi * f_lp / self.sr)
+        noise = signal.lfilter([1 - p], [1, -p], rng.normal(size=n + 64))[64:]
+        noise = np.diff(noise, prepend=noise[0])                 # no DC: a pressure pulse averages 0
+        noise /= np.sqrt(np.mean(noise ** 2)) + 1e-12
+        r = max(float(np.linalg.norm(np.asarray(ex.position, float) - mic)), R_MIN)
+        burst = CRUSH_PA_PER_N * factor * force / r * env * noise * np.sqrt(2) / FULL_SCALE_PA
+        start = max(i0 - self._base, 0)
+        if len(self._direct) < start + n:
+            self._direct = np.pad(self._direct, (0, start + n - len(self._direct)))
+        self._direct[start:start + n] += burst
 
     def _slide(self, ex: Excitation, bodies: list[_Body], mic) -> None:
         """Friction noise: unit-RMS white noise through a one-pole low-pass at
@@ -496,6 +525,7 @@ class ModalSynth:
             shift = n0 - self._base
             for b in self.bodies.values():
                 b.buf = b.buf[:, shift:] if shift > 0 else np.pad(b.buf, ((0, 0), (-shift, 0)))
+            self._direct = self._direct[shift:] if shift > 0 else np.pad(self._direct, (-shift, 0))
             self._base = n0
         mic = np.asarray(mic_position, dtype=float).reshape(3)
         for ex in sorted(excitations, key=lambda e: e.t):
@@ -520,6 +550,10 @@ class ModalSynth:
             for k in range(len(b.b)):
                 yk, b.zi[k] = signal.lfilter(b.b[k], b.a[k], x[k], zi=b.zi[k])
                 y += yk
+        if len(self._direct) < n:
+            self._direct = np.pad(self._direct, (0, n - len(self._direct)))
+        y += self._direct[:n]
+        self._direct = self._direct[n:]
         y, self.room_zi = signal.lfilter(self.ir, [1.0], y, zi=self.room_zi)
         y = y + self._noise(n0, n)
         self._base = n0 + n
