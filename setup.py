@@ -28,6 +28,7 @@ setup(
             'hearing-hands = hearing_hands_ros.cli:main',
             'hearing_hands = hearing_hands_ros.cli:main',
             'sim_robot = hearing_hands_ros.nodes.sim_robot:main',
+            'sounding_object_detector = hearing_hands_ros.nodes.sounding_object_detector:main',
         ],
     },
 )

@@ -1,0 +1,221 @@
+"""``hearing-hands train detector``: train the sounding-object detector (or a baseline variant).
+
+    hearing-hands train detector --data data/sim/train --out runs/detector --minutes 15
+    torchrun --nproc_per_node 2 -m hearing_hands_ros.train.detector --data ... --out ...   # DDP
+
+Episodes -> cached events (``data.detector_dataset``) -> minibatches with light augmentation
+(horizontal flip, brightness) -> ``detector_loss``. The run folder holds ``dataset.npz`` (cache),
+``last.pt`` (model + optimiser + step: ``--resume`` continues from it), ``log.csv`` (one row per
+``--log-every`` steps) and ``args.json``. Ground truth is never read for training: targets come
+from the automatic masks.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models.detector import (VARIANTS, DetectorConfig, SoundingObjectDetector, detector_loss,
+                               load_checkpoint, save_checkpoint)
+
+
+HELP = 'train the sounding-object detector (or a baseline variant) from rosbag2 episodes'
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--data', nargs='+', required=True, help='rosbag2 episode folders (or parents)')
+    p.add_argument('--out', required=True, help='run folder (checkpoints, log, dataset cache)')
+    p.add_argument('--variant', default='slots', choices=VARIANTS)
+    p.add_argument('--init', default=None,
+                   help='start from this checkpoint (matching weights), e.g. vision_only from slots')
+    p.add_argument('--train-only', default=None,
+                   help='comma-separated parameter prefixes to train, the rest frozen '
+                        '(e.g. "query,visual_head,log_scale" for a vision-only head on fixed slots)')
+    p.add_argument('--steps', type=int, default=100000, help='max optimisation steps')
+    p.add_argument('--minutes', type=float, default=15.0, help='stop after this wall time')
+    p.add_argument('--batch', type=int, default=32)
+    p.add_argument('--lr', type=float, default=4e-4)
+    p.add_argument('--num-slots', type=int, default=6)
+    p.add_argument('--image-size', type=int, default=64)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
+    p.add_argument('--device', default='auto', help='auto | cpu | cuda')
+    p.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
+    p.add_argument('--ckpt-every', type=int, default=200)
+    p.add_argument('--log-every', type=int, default=20)
+    p.add_argument('--no-progress', action='store_true')
+    for name, default in (('image', '/wrist_camera/image_raw'),
+                          ('camera-info', '/wrist_camera/camera_info'),
+                          ('audio', '/audio/audio_stamped'), ('audio-info', '/audio/audio_info'),
+                          ('pose', '/gripper/pose')):
+        p.add_argument(f'--{name}-topic', default=default)
+
+
+def topics_from_args(args):
+    from ..data.bags import TopicNames
+    return TopicNames(image=args.image_topic, camera_info=args.camera_info_topic,
+                      audio=args.audio_topic, audio_info=args.audio_info_topic, pose=args.pose_topic)
+
+
+class Batches:
+    """Random minibatches of event arrays, sharded over DDP ranks, with augmentation."""
+
+    def __init__(self, data: dict, batch: int, seed: int, rank: int = 0, world: int = 1):
+        self.data = data
+        self.idx = np.arange(len(data['image']))[rank::world]
+        self.batch = batch
+        self.rng = np.random.default_rng(seed + 1000 * rank)
+
+    def __next__(self) -> tuple[torch.Tensor, ...]:
+        i = self.rng.choice(self.idx, size=min(self.batch, len(self.idx)), replace=False)
+        img = self.data['image'][i].astype(np.float32) / 255.0           # (B,S,S,3)
+        am = self.data['automask'][i].astype(np.float32)                 # (B,S,S)
+        flip = self.rng.random(len(i)) < 0.5
+        img[flip], am[flip] = img[flip, :, ::-1], am[flip, :, ::-1]
+        img = np.clip(img * self.rng.uniform(0.85, 1.15, (len(i), 1, 1, 1)), 0, 1).astype(np.float32)
+        mel = self.data['logmel'][i].astype(np.float32)[:, None]         # (B,1,M,T)
+        valid = am.reshape(len(i), -1).sum(1) > 0
+        return (torch.from_numpy(np.ascontiguousarray(img.transpose(0, 3, 1, 2))),
+                torch.from_numpy(mel), torch.from_numpy(np.ascontiguousarray(am)),
+                torch.from_numpy(valid))
+
+
+def run(args) -> int:
+    from ..data.detector_dataset import build_dataset, mel_stats
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    rank = int(os.environ.get('RANK', '0'))
+    torch.set_num_threads(max(1, args.threads))
+    dev = args.device
+    if dev == 'auto':
+        dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group('nccl' if dev == 'cuda' else 'gloo')
+        if dev == 'cuda':
+            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+    device = torch.device(dev, torch.cuda.current_device()) if dev == 'cuda' else torch.device('cpu')
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+
+    cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, image_size=args.image_size)
+    cache = out / 'dataset.npz'
+    if world > 1 and rank != 0:
+        torch.distributed.barrier()              # rank 0 builds the cache first
+    data = build_dataset(args.data, cfg, cache=cache, progress=rank == 0 and not args.no_progress,
+                         topics=topics_from_args(args))
+    if world > 1 and rank == 0:
+        torch.distributed.barrier()
+    n = len(data.get('image', []))
+    if n < 2:
+        print(f'error: only {n} sound events found in {args.data}; need more episodes')
+        return 1
+    cfg.mel_mean, cfg.mel_std = mel_stats(data['logmel'])
+    net = SoundingObjectDetector(cfg)
+    if args.init:
+        src, _ = load_checkpoint(args.init)
+        own = net.state_dict()
+        same = {k: v for k, v in src.state_dict().items() if k in own and own[k].shape == v.shape}
+        net.load_state_dict(same, strict=False)
+    if args.train_only:
+        prefixes = tuple(s.strip() for s in args.train_only.split(',') if s.strip())
+        for name, p in net.named_parameters():
+            p.requires_grad = name.startswith(prefixes)
+    net.to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr)
+    step = 0
+    last = out / 'last.pt'
+    if args.resume and last.is_file():
+        ck = torch.load(str(last), map_location=device, weights_only=False)
+        net.load_state_dict(ck['state_dict'])
+        opt.load_state_dict(ck['optimizer'])
+        step = int(ck['step'])
+        if rank == 0:
+            print(f'resumed from {last} at step {step}')
+    model = net
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if dev == 'cuda' else None, find_unused_parameters=True)
+    batches = Batches(data, args.batch, args.seed + step, rank, world)
+    valid_frac = float((data['automask'].reshape(n, -1).sum(1) > 0).mean())
+    if rank == 0:
+        (out / 'args.json').write_text(json.dumps(vars(args), indent=2, default=str) + '\n')
+        print(f'{n} events ({valid_frac:.0%} with an automatic mask), variant {cfg.variant}, '
+              f'{sum(p.numel() for p in params)} trainable parameters, device {device}, '
+              f'{world} process(es)')
+    log_f = open(out / 'log.csv', 'a', newline='') if rank == 0 else None
+    writer = None
+    bar = None
+    if rank == 0 and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=args.steps, initial=step, desc=f'train {cfg.variant}', unit='step')
+    t0 = time.time()
+    summary = {'events': n, 'automask_fraction': valid_frac}
+
+    def checkpoint():
+        if rank == 0:
+            save_checkpoint(out / 'last.tmp', net, optimizer=opt.state_dict(), step=step,
+                            training=summary)
+            os.replace(out / 'last.tmp', last)
+
+    net.train()
+    stop = False
+    while step < args.steps and not stop:
+        warm = min(1.0, (step + 1) / 200)
+        for g in opt.param_groups:
+            g['lr'] = args.lr * warm
+        img, mel, am, valid = (t.to(device) for t in next(batches))
+        outs = model(img, mel)
+        loss, parts = detector_loss(net, outs, img, am, valid)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        elapsed = (time.time() - t0) / 60
+        stop_now = torch.tensor(float(elapsed >= args.minutes))
+        if world > 1:                                # all ranks stop at the same step
+            torch.distributed.all_reduce(stop_now)
+        stop = bool(stop_now.item() > 0)
+        if rank == 0:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f'{loss.item():.3f}', **{k: f'{v:.3f}' for k, v in parts.items()})
+            if step % args.log_every == 0 or stop:
+                row = {'step': step, 'minutes': round(elapsed, 3), 'loss': loss.item(), **parts}
+                if writer is None:
+                    writer = csv.DictWriter(log_f, fieldnames=['step', 'minutes', 'loss', 'rec', 'ce',
+                                                               'mask', 'nce'], extrasaction='ignore')
+                    if log_f.tell() == 0:
+                        writer.writeheader()
+                writer.writerow(row)
+                log_f.flush()
+            if step % args.ckpt_every == 0:
+                checkpoint()
+    summary.update(steps=step, minutes=round((time.time() - t0) / 60, 2))
+    checkpoint()
+    if bar is not None:
+        bar.close()
+    if log_f is not None:
+        log_f.close()
+        print(f'done: {step} steps; checkpoint {last}')
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

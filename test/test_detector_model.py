@@ -1,0 +1,98 @@
+"""Detector network: shapes, losses of every variant, candidates, ONNX export parity vs torch."""
+import numpy as np
+import pytest
+import torch
+
+from hearing_hands_ros import runtime
+from hearing_hands_ros.models.detector import (VARIANTS, DetectorConfig, SoundingObjectDetector,
+                                               detector_loss, export_onnx, extract_candidates,
+                                               load_checkpoint, torch_loader)
+from hearing_hands_ros.models.slot_attention import SlotAttention
+
+SMALL = dict(image_size=32, num_slots=4, dim=32, embed=16, decoder_size=16, n_mels=32,
+             window_pre_s=0.01, window_post_s=0.2)
+
+
+def _batch(cfg, b=4):
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(b, 3, cfg.image_size, cfg.image_size, generator=g)
+    mel = torch.randn(b, 1, cfg.n_mels, cfg.frames, generator=g)
+    am = torch.zeros(b, cfg.image_size, cfg.image_size)
+    am[:, 8:20, 10:24] = 1
+    return img, mel, am
+
+
+def test_slot_attention_shapes_and_competition():
+    sa = SlotAttention(num_slots=5, dim=16, iters=3)
+    slots, attn = sa(torch.randn(2, 49, 16))
+    assert slots.shape == (2, 5, 16) and attn.shape == (2, 5, 49)
+    torch.testing.assert_close(attn.sum(1), torch.ones(2, 49), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_variants_forward_loss_backward(variant):
+    torch.manual_seed(0)
+    cfg = DetectorConfig(variant=variant, **SMALL)
+    net = SoundingObjectDetector(cfg)
+    img, mel, am = _batch(cfg)
+    out = net(img, mel)
+    loss, parts = detector_loss(net, out, img, am, torch.tensor([True, True, True, False]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert ('nce' in parts) == (variant != 'vision_only')
+    assert ('rec' in parts) == (variant != 'global_av')
+    assert all(p.grad is not None for p in net.encoder.parameters())
+    scores, masks = net.infer(img, mel)
+    k = 1 if variant == 'global_av' else cfg.num_slots
+    assert scores.shape == (4, k) and masks.shape == (4, k, cfg.image_size, cfg.image_size)
+    if variant != 'global_av':
+        torch.testing.assert_close(scores.sum(1), torch.ones(4))
+        torch.testing.assert_close(masks.sum(1), torch.ones(4, cfg.image_size, cfg.image_size),
+                                   atol=1e-4, rtol=0)
+
+
+def test_audio_changes_scores_only_with_audio():
+    cfg = DetectorConfig(variant='vision_only', **SMALL)
+    net = SoundingObjectDetector(cfg).eval()
+    img, mel, _ = _batch(cfg, 1)
+    s1, _ = net.infer(img, mel)
+    s2, _ = net.infer(img, mel * 3 + 1)
+    torch.testing.assert_close(s1, s2)
+
+
+def test_candidates_from_masks():
+    masks = np.zeros((3, 20, 20), np.float32)
+    masks[0] = 1
+    masks[0, 2:6, 3:9] = 0
+    masks[1, 2:6, 3:9] = 1
+    scores = np.array([0.1, 0.7, 0.2])
+    c = extract_candidates(scores, masks, min_area=0.01, max_area=0.9)
+    assert [x['slot'] for x in c] == [1]  # slot 0 covers 94% (background), slot 2 is empty
+    assert c[0]['bbox'] == (3, 2, 9, 6) and c[0]['mask'].sum() == 24
+    one = np.zeros((1, 20, 20), np.float32)
+    one[0, 1:4, 1:4] = 0.9
+    one[0, 10:15, 10:15] = 0.6
+    c = extract_candidates(np.array([0.9]), one, min_area=0.01)
+    assert [round(x['score'], 2) for x in c] == [0.9, 0.6]
+
+
+@pytest.mark.parametrize('variant', ['slots', 'global_av'])
+def test_onnx_export_matches_torch(tmp_path, variant):
+    torch.manual_seed(1)
+    cfg = DetectorConfig(variant=variant, mel_mean=-5.0, mel_std=2.0, **SMALL)
+    net = SoundingObjectDetector(cfg).eval()
+    path = export_onnx(net, tmp_path / 'det.onnx', training={'events': 0})
+    img, mel, _ = _batch(cfg, 3)
+    with torch.no_grad():
+        ref_s, ref_m = net.infer(img, mel)
+    b = runtime.load_bundle(path, 'detector', backend='cpu',
+                            expect={'sample_rate': 16000, 'frames': cfg.frames})
+    assert b.meta['num_slots'] == (1 if variant == 'global_av' else 4)
+    out = b.run({'image': img.numpy(), 'logmel': mel.numpy()})
+    np.testing.assert_allclose(out['scores'], ref_s.numpy(), atol=1e-4)
+    np.testing.assert_allclose(out['masks'], ref_m.numpy(), atol=1e-4)
+    tb = runtime.load_bundle(path, 'detector', backend='torch', torch_loader=torch_loader)
+    np.testing.assert_allclose(tb.run({'image': img.numpy(), 'logmel': mel.numpy()})['scores'],
+                               ref_s.numpy(), atol=1e-6)
+    net2, _ = load_checkpoint(path.with_suffix('.pt'))
+    assert net2.cfg == cfg
