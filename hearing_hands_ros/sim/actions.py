@@ -1,0 +1,468 @@
+"""Scripted gripper actions with randomized parameters.
+
+An action is a timed list of keyframes of the gripper joint targets
+q = (x, y, z, yaw, aperture) [m, m, m, rad, m] (TCP position in world, yaw about z, finger gap),
+joined by minimum-jerk segments (zero velocity and acceleration at every keyframe). The same
+`Plan` drives the position servos (reference + velocity feed-forward, sampled at the physics rate)
+and is published as the planned path at the action start.
+
+Action types: tap, hit (faster, harder), knock (2-3 quick taps), scrape (finger tips along an
+object's top or side), push (object slides on the table), pick_place (grasp, lift, place: place
+click), drop (grasp, lift, release: object hits the table), idle (motion without contact).
+Scenarios: `mixed` (4-8 random actions on random objects, idle included) and `ambiguous` (the
+gripper goes down between two close objects and strikes one of them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .scene import FINGER_HALF, FINGER_LEN, MAX_APERTURE, REACH, WORKSPACE_R
+
+ACTION_TYPES = ('tap', 'hit', 'knock', 'scrape', 'push', 'pick_place', 'drop', 'idle')
+_MIXED_P = dict(tap=0.17, hit=0.1, knock=0.12, scrape=0.14, push=0.13, pick_place=0.13, drop=0.11,
+                idle=0.10)
+# Pushes and side strikes use the fingers' broad y faces (force across the finger slides, so the
+# finger joints are not loaded): face offset from the TCP along tool y [m].
+_FINGER_SIDE = FINGER_HALF[1]
+MAX_GRASP_WIDTH = 0.08                # widest graspable object [m]
+ROUND_SHAPES = ('cylinder', 'cup', 'bowl', 'plate', 'sphere')
+
+
+def min_jerk(tau: np.ndarray):
+    """Minimum-jerk profile s(tau) and ds/dtau for tau in [0, 1]."""
+    tau = np.clip(tau, 0.0, 1.0)
+    t2 = tau * tau
+    return t2 * tau * (10 - 15 * tau + 6 * t2), 30 * t2 * (1 - 2 * tau + t2)
+
+
+def yaw_quat(yaw) -> np.ndarray:
+    """(..., 4) quaternions (x, y, z, w) of rotations by `yaw` about world z."""
+    yaw = np.asarray(yaw, float)
+    return np.stack([np.zeros_like(yaw), np.zeros_like(yaw), np.sin(yaw / 2), np.cos(yaw / 2)], -1)
+
+
+@dataclass
+class Plan:
+    """A planned action: keyframes q (K, 5) at absolute episode times (K,)."""
+    kind: str
+    target: int                        # object id (0 for idle)
+    times: np.ndarray                  # (K,) [s], strictly increasing
+    q: np.ndarray                      # (K, 5) x, y, z [m], yaw [rad], aperture [m]
+    params: dict = field(default_factory=dict)
+
+    @property
+    def start(self) -> float:
+        return float(self.times[0])
+
+    @property
+    def end(self) -> float:
+        return float(self.times[-1])
+
+    def sample(self, t):
+        """Reference q (n, 5) and its time derivative qd (n, 5) at times t (n,) [s]."""
+        t = np.atleast_1d(np.asarray(t, float))
+        k = np.clip(np.searchsorted(self.times, t, side='right') - 1, 0, len(self.times) - 2)
+        dt = self.times[k + 1] - self.times[k]
+        s, ds = min_jerk((t - self.times[k]) / dt)
+        dq = self.q[k + 1] - self.q[k]
+        return self.q[k] + dq * s[:, None], dq * (ds / dt)[:, None]
+
+    def path(self, hz: float = 50.0):
+        """Planned TCP path: times (M,), positions (M, 3), orientations (M, 4) xyzw."""
+        n = max(2, int(np.ceil((self.end - self.start) * hz)) + 1)
+        t = np.linspace(self.start, self.end, n)
+        q, _ = self.sample(t)
+        return t, q[:, :3].copy(), yaw_quat(q[:, 3])
+
+
+@dataclass
+class ObjState:
+    """Current state of one object, as the planner sees it."""
+    id: int
+    shape: str
+    size: np.ndarray                   # (3,) body-frame full extents [m]
+    pos: np.ndarray                    # (3,) body position (bounding-box centre) [m]
+    R: np.ndarray                      # (3, 3) body orientation
+    lo: np.ndarray                     # (3,) world AABB min corner [m]
+    hi: np.ndarray                     # (3,) world AABB max corner [m]
+
+    @property
+    def top(self) -> float:
+        return float(self.hi[2])
+
+    @property
+    def height(self) -> float:
+        return float(self.hi[2] - max(self.lo[2], 0.0))
+
+    @property
+    def on_table(self) -> bool:
+        """Resting on the table top within reach (not fallen off, not held)."""
+        return bool(self.lo[2] > -0.01 and self.lo[2] < 0.01
+                    and np.all(np.abs(self.pos[:2]) < REACH - 0.06))
+
+    @property
+    def upright_round(self) -> bool:
+        return self.shape in ROUND_SHAPES and self.R[2, 2] > 0.9
+
+    def width_along(self, u) -> float:
+        """Extent of the object along the horizontal world direction u (3,) [m] (body-frame
+        bounding box; the diameter for upright round shapes)."""
+        if self.upright_round:
+            return float(self.size[0])
+        return float(np.abs(np.asarray(u) @ self.R) @ self.size)
+
+    def horizontal_axes(self):
+        """Unit horizontal directions of the body x and y axes (for box faces / grasp)."""
+        out = []
+        for i in (0, 1):
+            a = np.array([self.R[0, i], self.R[1, i], 0.0])
+            n = np.linalg.norm(a)
+            out.append(a / n if n > 1e-6 else np.array([1.0, 0.0, 0.0]) if i == 0
+                       else np.array([0.0, 1.0, 0.0]))
+        return out
+
+
+class _Builder:
+    """Accumulates keyframes starting from the current gripper configuration."""
+
+    def __init__(self, t0: float, q0, z_safe: float):
+        self.t = [t0]
+        self.q = [np.asarray(q0, float).copy()]
+        self.z_safe = z_safe
+
+    @property
+    def cur(self) -> np.ndarray:
+        return self.q[-1]
+
+    def move(self, x=None, y=None, z=None, yaw=None, ap=None, T=None, v=0.25):
+        """Min-jerk move to the given targets (None keeps). T: duration, or from peak speed v."""
+        q = self.cur.copy()
+        for i, val in enumerate((x, y, z, yaw, ap)):
+            if val is not None:
+                q[i] = val
+        if yaw is not None:   # shortest way round; the gripper is symmetric under a half turn
+            q[3] = self.cur[3] + (q[3] - self.cur[3] + np.pi / 2) % np.pi - np.pi / 2
+        if T is None:
+            dist = np.linalg.norm(q[:3] - self.cur[:3])
+            T = max(0.15, 1.875 * dist / v, abs(q[3] - self.cur[3]) / 2.5,
+                    abs(q[4] - self.cur[4]) / 0.15)
+        self.t.append(self.t[-1] + float(T))
+        self.q.append(q)
+        return self
+
+    def hold(self, T: float):
+        return self.move(T=T)
+
+    def transit(self, x, y, z, yaw=None, ap=None, v=0.45):
+        """Go to (x, y, z) via the safe height if the straight way could sweep over objects."""
+        far = np.hypot(x - self.cur[0], y - self.cur[1]) > 0.01
+        if far and self.cur[2] < self.z_safe - 1e-3:
+            self.move(z=self.z_safe, v=v)
+        if far and z < self.z_safe:
+            self.move(x=x, y=y, z=self.z_safe, yaw=yaw, ap=ap, v=v)
+            self.move(z=z, v=0.6 * v)
+        else:
+            self.move(x=x, y=y, z=z, yaw=yaw, ap=ap, v=v)
+        return self
+
+    def plan(self, kind: str, target: int, params: dict) -> Plan:
+        return Plan(kind, target, np.array(self.t), np.array(self.q), params)
+
+
+def _rim_or_top_point(o: ObjState, rng) -> np.ndarray:
+    """A point (3,) on the object's top to strike: the rim of cups/bowls, else near the middle."""
+    c = o.pos.copy()
+    if o.shape in ('cup', 'bowl'):
+        phi = rng.uniform(-np.pi, np.pi)
+        r = 0.5 * o.size[0] - 0.003
+        c[:2] += r * np.array([np.cos(phi), np.sin(phi)])
+    else:
+        half = 0.5 * (o.hi[:2] - o.lo[:2])
+        c[:2] += rng.uniform(-0.3, 0.3, 2) * half
+    c[2] = o.top
+    return c
+
+
+def _strike(b: _Builder, p, yaw, depth, T_down, hover, hold, T_up):
+    """Down from `hover` above p (3,) to `depth` below it and back up (one tap)."""
+    b.move(z=p[2] - depth, T=T_down)
+    b.hold(hold)
+    b.move(z=p[2] + hover, T=T_up)
+
+
+def plan_tap(b, o, rng, kind='tap'):
+    """tap / hit / knock on the top (or rim) of object o."""
+    p = _rim_or_top_point(o, rng)
+    yaw = rng.uniform(-np.pi, np.pi)
+    ap = rng.uniform(0.0, 0.012)
+    if kind == 'hit':
+        hover, depth = rng.uniform(0.06, 0.11), rng.uniform(0.008, 0.015)
+        v = rng.uniform(0.35, 0.6)
+        reps = 1
+    elif kind == 'knock':
+        hover, depth = rng.uniform(0.012, 0.025), rng.uniform(0.003, 0.006)
+        v = rng.uniform(0.15, 0.3)
+        reps = int(rng.integers(2, 4))
+    else:
+        hover, depth = rng.uniform(0.02, 0.05), rng.uniform(0.003, 0.008)
+        v = rng.uniform(0.15, 0.35)
+        reps = 1
+    b.transit(p[0], p[1], p[2] + hover, yaw=yaw, ap=ap)
+    b.hold(rng.uniform(0.05, 0.15))
+    T_down = max(0.04, 1.875 * (hover + depth) / v)
+    for _ in range(reps):
+        _strike(b, p, yaw, depth, T_down, hover, rng.uniform(0.02, 0.06),
+                rng.uniform(0.08, 0.12) if kind == 'knock' else rng.uniform(0.15, 0.3))
+    return dict(point=p.round(4).tolist(), hover=round(hover, 4), depth=round(depth, 4),
+                peak_speed=round(v, 3), repeats=reps)
+
+
+def plan_scrape(b, o, rng):
+    """Drag the closed finger tips across the top, or along a side (cups, bowls, random)."""
+    ap = rng.uniform(0.0, 0.01)
+    speed = rng.uniform(0.03, 0.12)
+    side = o.shape in ('cup', 'bowl') or rng.random() < 0.3
+    if o.shape in ('sphere', 'plate'):
+        side = False
+    if side:
+        n_dir = rng.uniform(-np.pi, np.pi)
+        n = np.array([np.cos(n_dir), np.sin(n_dir), 0.0])
+        if o.shape == 'box':                       # snap to the nearest face normal
+            ax = o.horizontal_axes()
+            cand = [s * a for a in ax for s in (1, -1)]
+            n = max(cand, key=lambda c: c @ n)
+        t = np.array([-n[1], n[0], 0.0])
+        press = rng.uniform(0.002, 0.004)
+        r = 0.5 * o.width_along(n)
+        z = float(np.clip(0.45 * o.height, 0.008, 0.05))
+        c = o.pos[:2] + n[:2] * (r + _FINGER_SIDE - press)
+        half = 0.35 * o.width_along(t)
+        p0, p1 = c - t[:2] * half, c + t[:2] * half
+        yaw = np.arctan2(n[1], n[0]) - np.pi / 2      # tool y faces the object
+        b.transit(*(p0 + n[:2] * 0.015), z, yaw=yaw, ap=ap)
+        b.move(x=p0[0], y=p0[1], T=0.25)
+    else:
+        d = rng.uniform(-np.pi, np.pi)
+        if o.shape == 'stick':                     # along the stick's axis
+            a = o.horizontal_axes()[0]
+            d = np.arctan2(a[1], a[0])
+        u = np.array([np.cos(d), np.sin(d), 0.0])
+        half = 0.35 * o.width_along(u)
+        press = rng.uniform(0.002, 0.004)
+        z = o.top - press
+        p0, p1 = o.pos[:2] - u[:2] * half, o.pos[:2] + u[:2] * half
+        yaw = rng.uniform(-np.pi, np.pi)
+        b.transit(p0[0], p0[1], o.top + 0.02, yaw=yaw, ap=ap)
+        b.move(z=z, T=0.35)
+    b.hold(rng.uniform(0.05, 0.1))
+    dist = float(np.linalg.norm(p1 - p0))
+    b.move(x=p1[0], y=p1[1], T=max(0.2, 1.875 * dist / speed))
+    b.hold(0.05)
+    b.move(z=max(b.cur[2], o.top) + 0.03, T=0.3)
+    return dict(mode='side' if side else 'top', speed=round(speed, 3), length=round(dist, 4))
+
+
+def plan_push(b, o, rng):
+    """Slide the object along the table with the closed fingers (object-table scraping)."""
+    toward = -o.pos[:2] / max(np.linalg.norm(o.pos[:2]), 1e-6)
+    ang = np.arctan2(toward[1], toward[0]) + rng.uniform(-1.2, 1.2)
+    if np.linalg.norm(o.pos[:2]) < 0.06:
+        ang = rng.uniform(-np.pi, np.pi)
+    u = np.array([np.cos(ang), np.sin(ang), 0.0])
+    r = 0.5 * o.width_along(u)
+    z = float(np.clip(0.4 * o.height, 0.006, 0.03))
+    start = o.pos[:2] - u[:2] * (r + _FINGER_SIDE + 0.02)
+    dist = rng.uniform(0.05, 0.1)
+    speed = rng.uniform(0.05, 0.12)
+    end = o.pos[:2] + u[:2] * (dist - r - _FINGER_SIDE) + u[:2] * 0.0
+    yaw = ang - np.pi / 2                           # tool y along the push
+    b.transit(start[0], start[1], z, yaw=yaw, ap=0.0)
+    b.hold(0.05)
+    total = float(np.linalg.norm(end - start))
+    b.move(x=end[0], y=end[1], T=max(0.3, 1.875 * total / speed))
+    b.hold(0.05)
+    back = end - u[:2] * 0.015
+    b.move(x=back[0], y=back[1], T=0.15)
+    b.move(z=b.z_safe, T=0.3)
+    return dict(direction=u[:2].round(4).tolist(), distance=round(dist, 4), speed=round(speed, 3))
+
+
+def grasp_axis(o: ObjState):
+    """Closing direction (3,) and object width along it for the narrowest horizontal grasp."""
+    best = None
+    for a in o.horizontal_axes():
+        w = o.width_along(a)
+        if best is None or w < best[1]:
+            best = (a, w)
+    return best
+
+
+def graspable(o: ObjState) -> bool:
+    return o.on_table and grasp_axis(o)[1] <= MAX_GRASP_WIDTH and o.height >= 0.018
+
+
+def _free_spot(o: ObjState, others: list, rng):
+    """A random free table position (2,) for o, or None."""
+    r = 0.5 * np.hypot(*(o.hi[:2] - o.lo[:2]))
+    for _ in range(100):
+        xy = rng.uniform(-WORKSPACE_R, WORKSPACE_R, 2)
+        if np.hypot(*xy) > WORKSPACE_R or np.hypot(*(xy - o.pos[:2])) < 0.04:
+            continue
+        if all(np.hypot(*(xy - p.pos[:2])) > r + 0.5 * np.hypot(*(p.hi[:2] - p.lo[:2])) + 0.03
+               for p in others if p.id != o.id):
+            return xy
+    return None
+
+
+def plan_grasp(b, o, others, rng, kind='pick_place'):
+    """Grasp o, lift, then place it elsewhere (pick_place) or release it in the air (drop)."""
+    a, w = grasp_axis(o)
+    yaw = np.arctan2(a[1], a[0])
+    ap_open = min(w + rng.uniform(0.025, 0.04), MAX_APERTURE)
+    bottom = max(o.lo[2], 0.0)
+    zg = bottom + float(np.clip(0.4 * o.height, 0.007, o.height - 0.012))
+    b.transit(o.pos[0], o.pos[1], o.top + 0.03, yaw=yaw, ap=ap_open)
+    b.move(z=zg, v=0.15)
+    b.move(ap=0.0, T=rng.uniform(0.2, 0.35))
+    b.hold(0.15)
+    params = dict(grasp_height=round(zg - bottom, 4), width=round(w, 4))
+    if kind == 'drop':
+        h = rng.uniform(0.06, 0.18)
+        b.move(z=zg + h, v=rng.uniform(0.15, 0.3))
+        b.hold(rng.uniform(0.1, 0.2))
+        b.move(ap=ap_open, T=0.08)
+        b.hold(0.5)
+        b.move(z=max(b.cur[2], b.z_safe), T=0.3)
+        params['drop_height'] = round(h, 4)
+        return params
+    lift = rng.uniform(0.05, 0.1)
+    dst = _free_spot(o, others, rng)
+    if dst is None:
+        dst = o.pos[:2]
+    z_carry = max(zg + lift, b.z_safe + (zg - bottom))
+    b.move(z=z_carry, v=0.2)
+    b.move(x=dst[0], y=dst[1], v=0.25)
+    sink = rng.uniform(0.004, 0.012)   # aim slightly below the table: a gentle place click
+    b.move(z=zg - bottom - sink, v=rng.uniform(0.1, 0.2))
+    b.hold(0.1)
+    b.move(ap=ap_open, T=0.2)
+    b.move(z=b.z_safe, T=0.35)
+    params.update(place=np.round(dst, 4).tolist(), lift=round(lift, 4))
+    return params
+
+
+def plan_idle(b, rng):
+    """Wander through 1-3 points above everything: motion, no contact."""
+    for _ in range(int(rng.integers(1, 4))):
+        xy = rng.uniform(-0.15, 0.15, 2)
+        b.move(x=xy[0], y=xy[1], z=b.z_safe + rng.uniform(0.02, 0.1),
+               yaw=b.cur[3] + rng.uniform(-1.0, 1.0), ap=rng.uniform(0.0, 0.08),
+               v=rng.uniform(0.25, 0.5))
+        b.hold(rng.uniform(0.05, 0.3))
+    return {}
+
+
+def plan_ambiguous(b, o, other, rng, kind='tap'):
+    """Go down between o and `other` (close, different materials) and strike o.
+
+    mode 'side': descend into the gap and strike o's side sideways; mode 'top': from above the
+    gap, tap o's top near the edge that faces the gap. kind 'knock' repeats the strike.
+    """
+    u = other.pos[:2] - o.pos[:2]
+    dist = np.linalg.norm(u)
+    u = u / max(dist, 1e-6)
+    u3 = np.r_[u, 0.0]
+    r_o, r_x = 0.5 * o.width_along(u3), 0.5 * other.width_along(u3)
+    gap = dist - r_o - r_x
+    mid = o.pos[:2] + u * (r_o + 0.5 * gap)
+    reps = int(rng.integers(2, 4)) if kind == 'knock' else 1
+    fast = kind == 'hit'
+    z_side = float(np.clip(0.45 * min(o.height, other.height), 0.008, 0.04))
+    if o.shape == 'bowl':                           # flared: strike just below the rim
+        z_side = max(o.top - 0.008, 0.008)
+    palm_clear = max(o.top, other.top) < z_side + FINGER_LEN - 0.005
+    mode = 'side' if (gap > 2 * _FINGER_SIDE + 0.008 and palm_clear and rng.random() < 0.5) \
+        else 'top'
+    yaw = np.arctan2(u[1], u[0]) - np.pi / 2        # tool y across the gap
+    hover_z = max(o.top, other.top) + rng.uniform(0.02, 0.05)
+    b.transit(mid[0], mid[1], hover_z, yaw=yaw, ap=0.0)
+    b.hold(rng.uniform(0.05, 0.15))
+    v = rng.uniform(0.35, 0.6) if fast else rng.uniform(0.12, 0.3)
+    if mode == 'side':
+        b.move(z=z_side, v=0.2)
+        hit = o.pos[:2] + u * (r_o + _FINGER_SIDE - rng.uniform(0.003, 0.006))
+        for _ in range(reps):
+            T = max(0.05, 1.875 * np.linalg.norm(hit - mid) / v)
+            b.move(x=hit[0], y=hit[1], T=T)
+            b.hold(rng.uniform(0.02, 0.05))
+            b.move(x=mid[0], y=mid[1], T=max(0.08, T))
+        b.move(z=hover_z, T=0.3)
+    else:
+        inset = 0.003 if o.shape in ('cup', 'bowl') else rng.uniform(0.008, 0.014)  # rims
+        p = np.r_[o.pos[:2] + u * max(r_o - inset, 0.0), o.top]
+        depth = rng.uniform(0.003, 0.008)
+        T = max(0.05, 1.875 * (hover_z - p[2] + depth) / v)
+        for _ in range(reps):
+            b.move(x=p[0], y=p[1], z=p[2] - depth, T=T)
+            b.hold(rng.uniform(0.02, 0.05))
+            b.move(x=mid[0], y=mid[1], z=hover_z, T=max(0.1, T))
+    return dict(mode=mode, ambiguous=True, pair=[o.id, other.id], gap=round(float(gap), 4),
+                repeats=reps)
+
+
+def schedule(scenario: str, n_actions, objects: list, rng, pair=()) -> list:
+    """The action sequence of an episode: list of (type, target id)."""
+    ids = [o.id for o in objects]
+    if scenario == 'ambiguous':
+        n = int(n_actions) if n_actions is not None else int(rng.integers(3, 6))
+        kinds = rng.choice(['tap', 'tap', 'knock', 'hit'], size=n)
+        return [(str(k), int(rng.choice(pair))) for k in kinds]
+    n = int(n_actions) if n_actions is not None else int(rng.integers(4, 9))
+    names = list(_MIXED_P)
+    p = np.array([_MIXED_P[k] for k in names])
+    kinds = rng.choice(names, size=n, p=p / p.sum())
+    return [(str(k), 0 if k == 'idle' else int(rng.choice(ids))) for k in kinds]
+
+
+def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=()) -> Plan:
+    """Plan one action from the current gripper configuration q0 (5,) at time t0.
+
+    objects: id -> ObjState (current). Actions whose target left the table are re-targeted to
+    another object on the table, or become idle; ungraspable targets are tapped instead.
+    """
+    on = [o for o in objects.values() if o.on_table]
+    z_safe = max([o.top for o in objects.values() if o.lo[2] > -0.05] + [0.0]) + 0.04
+    z_safe = float(np.clip(z_safe, 0.06, 0.3))
+    b = _Builder(t0, q0, z_safe)
+    if kind != 'idle' and not any(o.id == target for o in on):
+        if not on:
+            kind = 'idle'
+        else:
+            target = int(rng.choice([o.id for o in on]))
+    if kind in ('pick_place', 'drop') and not graspable(objects[target]):
+        kind = 'tap'
+    params = {}
+    if pair and target in pair and kind in ('tap', 'hit', 'knock') and all(
+            objects[i].on_table for i in pair):
+        other = objects[pair[0] if target == pair[1] else pair[1]]
+        params = plan_ambiguous(b, objects[target], other, rng, kind)
+    elif kind in ('tap', 'hit', 'knock'):
+        params = plan_tap(b, objects[target], rng, kind)
+    elif kind == 'scrape':
+        params = plan_scrape(b, objects[target], rng)
+    elif kind == 'push':
+        params = plan_push(b, objects[target], rng)
+    elif kind in ('pick_place', 'drop'):
+        params = plan_grasp(b, objects[target], list(objects.values()), rng, kind)
+    else:
+        kind, target = 'idle', 0
+        params = plan_idle(b, rng)
+    # Keep the TCP within the joint ranges.
+    q = np.array(b.q)
+    q[:, :2] = np.clip(q[:, :2], -REACH + 0.01, REACH - 0.01)
+    q[:, 2] = np.clip(q[:, 2], 0.0 - 0.02, 0.4)
+    q[:, 4] = np.clip(q[:, 4], 0.0, MAX_APERTURE)
+    b.q = list(q)
+    return b.plan(kind, target, params)

@@ -1,0 +1,147 @@
+"""The MuJoCo sound world: event stream, determinism, contact ground truth vs audio, labels."""
+import json
+import os
+
+os.environ.setdefault('MUJOCO_GL', 'osmesa')
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from hearing_hands_ros.sim.world import SimConfig, SoundWorld  # noqa: E402
+
+SR = 16000
+
+
+def _run(world):
+    evs = list(world.run())
+    audio = np.concatenate([e.samples for e in evs if e.kind == 'audio'])
+    return evs, audio
+
+
+def _frame_rms(audio, hop=32):
+    """RMS per 2 ms frame."""
+    n = len(audio) // hop * hop
+    return np.sqrt(np.mean(audio[:n].reshape(-1, hop).astype(np.float64) ** 2, axis=1))
+
+
+@pytest.fixture(scope='module')
+def tap_episode():
+    """Seed 2: a wooden plate (1) and box (2); one tap on the plate."""
+    world = SoundWorld(SimConfig(seed=2, width=64, height=64), script=[('tap', 1)])
+    evs, audio = _run(world)
+    return world, evs, audio
+
+
+def test_stream_is_chronological_and_complete(tap_episode):
+    world, evs, audio = tap_episode
+    c = world.cfg
+    ts = [e.t for e in evs]
+    assert all(a <= b for a, b in zip(ts, ts[1:]))
+    T = world.truth['duration']
+    assert T > 1.0 and abs(T * SR / c.chunk_samples - round(T * SR / c.chunk_samples)) < 1e-6
+    kinds = [e.kind for e in evs]
+    assert kinds.count('pose') == int(np.ceil(T * c.pose_hz - 1e-9))
+    assert kinds.count('image') == int(np.ceil(T * c.fps - 1e-9))
+    assert kinds.count('path') == 1
+    assert len(audio) == round(T * SR) and audio.dtype == np.float32
+    chunks = [e for e in evs if e.kind == 'audio']
+    assert all(len(e.samples) == c.chunk_samples for e in chunks)
+    assert np.allclose([e.t for e in chunks], np.arange(len(chunks)) * c.chunk_samples / SR)
+    img = next(e for e in evs if e.kind == 'image')
+    assert img.rgb.shape == (64, 64, 3) and img.rgb.dtype == np.uint8
+    assert img.labels.shape == (64, 64) and img.labels.dtype == np.uint8
+    path = next(e for e in evs if e.kind == 'path')
+    assert path.t == pytest.approx(world.truth['actions'][0]['start'])
+    assert path.positions.shape == (len(path.times), 3) and path.orientations.shape[1] == 4
+    assert np.all(np.diff(path.times) > 0) and path.times[0] == pytest.approx(path.t)
+    json.dumps(world.truth)                                  # serializable as is
+
+
+def test_tap_impact_and_audio_onset(tap_episode):
+    world, evs, audio = tap_episode
+    truth = world.truth
+    taps = [c for c in truth['contacts'] if c['kind'] == 'impact' and c['gripper']]
+    assert taps, truth['contacts']
+    assert any(c['objects'] == [1, -1] and c['materials'] == ['wood', 'gripper']
+               and c['action'] == 0 for c in taps)
+    for c in truth['contacts']:
+        assert c['stamp_ns'] == truth['start_time_ns'] + round(c['time'] * 1e9)
+    rms = _frame_rms(audio)
+    floor = np.median(rms[:int(0.2 * SR / 32)])               # lead-in: nothing touches
+    assert 0.5e-3 < floor < 2e-3                              # the synth's -60 dBFS noise floor
+    for c in taps:
+        k = int(c['time'] * SR / 32)
+        assert rms[k:k + 5].max() > 10 * floor                # rises within 10 ms
+        assert rms[max(k - 10, 0):k - 1].max() < 3 * floor    # and not before
+    # far from any contact: near the noise floor
+    t_contacts = np.array([c['time'] for c in truth['contacts']])
+    t = (np.arange(len(rms)) + 0.5) * 32 / SR
+    far = np.array([np.all((ti < t_contacts - 0.05) | (ti > t_contacts + 1.5)) for ti in t])
+    assert far.sum() > 50 and np.median(rms[far]) < 1.5 * floor
+
+
+def test_deterministic_for_a_seed():
+    cfg = SimConfig(seed=4, n_actions=1, width=32, height=32)
+    (e1, a1), (e2, a2) = _run(w1 := SoundWorld(cfg)), _run(w2 := SoundWorld(cfg))
+    assert a1.tobytes() == a2.tobytes()
+    assert json.dumps(w1.truth) == json.dumps(w2.truth)
+    assert [e.t for e in e1] == [e.t for e in e2]
+    im1 = [e.rgb for e in e1 if e.kind == 'image']
+    im2 = [e.rgb for e in e2 if e.kind == 'image']
+    assert all(np.array_equal(x, y) for x, y in zip(im1, im2))
+
+
+def test_idle_episode_is_silent():
+    world = SoundWorld(SimConfig(seed=1, width=32, height=32), script=[('idle', 0)])
+    evs, audio = _run(world)
+    assert world.truth['actions'][0]['type'] == 'idle'
+    assert world.truth['contacts'] == []                     # resting objects make no events
+    rms = _frame_rms(audio)
+    assert rms.max() < 3e-3
+    poses = np.array([e.position for e in evs if e.kind == 'pose'])
+    assert np.ptp(poses, axis=0).max() > 0.05                 # ... although the gripper moved
+
+
+@pytest.mark.parametrize('seed', [5, 11])
+def test_ambiguous_pair_close_and_one_contacted(seed):
+    world = SoundWorld(SimConfig(scenario='ambiguous', seed=seed, n_actions=1, width=32, height=32))
+    evs, _ = _run(world)
+    o1, o2 = world.truth['objects'][:2]
+    assert o1['material'] != o2['material']
+    centre = np.linalg.norm(np.subtract(o1['initial_position'][:2], o2['initial_position'][:2]))
+    gap = centre - 0.5 * (o1['size'][0] + o2['size'][0])
+    assert 0.015 < gap < 0.065
+    action = world.truth['actions'][0]
+    assert action['target'] in (1, 2) and action['params']['ambiguous']
+    hit = {c['objects'][0] for c in world.truth['contacts'] if c['gripper']}
+    assert hit == {action['target']}
+
+
+def test_labels_match_visible_objects(tap_episode):
+    world, evs, _ = tap_episode
+    ids = {o['id'] for o in world.truth['objects']}
+    images = [e for e in evs if e.kind == 'image']
+    seen = set()
+    for e in images:
+        u = set(np.unique(e.labels).tolist())
+        assert u <= ids | {0, 255}
+        assert 255 in u                                       # the fingers are always in view
+        seen |= u
+    assert 1 in seen
+    # Project the tap point with K and the camera pose: it is labelled as the target just
+    # before contact (checks intrinsics, optical-frame convention and label mapping together).
+    K = np.array(world.camera_info()['K']).reshape(3, 3)
+    t_hit = min(c['time'] for c in world.truth['contacts'] if c['gripper'])
+    frame = max((e for e in images if e.t < t_hit - 0.1), key=lambda e: e.t)
+    pos, q = frame.camera_pose
+    x, y, z, w = q
+    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    p = np.array(world.truth['actions'][0]['params']['point']) - [0, 0, 0.002]
+    pc = R.T @ (p - pos)
+    assert pc[2] > 0
+    u, v = (K @ pc)[:2] / pc[2]
+    r, c = int(round(v)), int(round(u))
+    assert 0 <= r < 64 and 0 <= c < 64
+    assert 1 in frame.labels[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]
