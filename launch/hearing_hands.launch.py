@@ -63,8 +63,22 @@ def generate_launch_description():
             output='screen', emulate_tty=True,
         ),
 
-        # --- sounding_object_detector node: added here by the detector work ------------------
-        #     (subscribes image + audio, remappings=robot_remappings, config/<node>.yaml)
+        DeclareLaunchArgument('detector', default_value='true',
+                              description='start the sounding_object_detector node'),
+        DeclareLaunchArgument('detector_params_file',
+                              default_value=os.path.join(config, 'sounding_object_detector.yaml'),
+                              description='sounding_object_detector parameters'),
+        # Which object made that sound: wrist camera + wrist mic -> Detection2DArray.
+        Node(
+            package=PACKAGE, executable='sounding_object_detector',
+            name='sounding_object_detector',
+            parameters=[arg('detector_params_file')],
+            remappings=[('image', arg('image_topic')),
+                        ('audio_stamped', arg('audio_topic')),
+                        ('audio_info', arg('audio_info_topic'))],
+            condition=IfCondition(arg('detector')),
+            output='screen', emulate_tty=True,
+        ),
         # --- contact_sound_predictor node: added here by the predictor work ------------------
         #     (subscribes planned_path + image, remappings=robot_remappings, config/<node>.yaml)
     ])
