@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 
 from ..models.detector import extract_candidates
+from ..paths import model_path
 
 HELP = 'evaluate the sounding-object detector and its baselines on held-out episodes'
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / 'models' / 'sounding_object_detector.onnx'
+DEFAULT_MODEL = model_path('sounding_object_detector.onnx')
 METHODS = ('model', 'random', 'nearest_gripper', 'vision_only', 'global_av')
 
 

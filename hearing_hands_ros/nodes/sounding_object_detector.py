@@ -41,6 +41,7 @@ from hearing_hands_ros.models.detector import (DetectorConfig, audio_input, extr
                                                image_input, torch_loader)
 from hearing_hands_ros.nodes.common import (LATCHED_QOS, SENSOR_QOS, Diagnostics, declare_params,
                                             run_node)
+from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.runtime import ModelError, load_bundle
 
 NS = 1_000_000_000
@@ -51,15 +52,8 @@ AUDIO_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
 
 
 def default_model_path() -> str:
-    """The shipped model: the installed share folder, else the source tree's models/."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        p = Path(get_package_share_directory('hearing_hands_ros')) / 'models' / 'sounding_object_detector.onnx'
-        if p.is_file():
-            return str(p)
-    except Exception:
-        pass
-    return str(Path(__file__).resolve().parents[2] / 'models' / 'sounding_object_detector.onnx')
+    """The shipped model (source checkout's models/, else the installed share folder)."""
+    return str(model_path('sounding_object_detector.onnx'))
 
 
 PARAMS = {

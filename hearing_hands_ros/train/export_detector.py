@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 from ..models.detector import export_onnx, load_checkpoint
+from ..paths import model_path
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / 'models' / 'sounding_object_detector.onnx'
+DEFAULT_MODEL = model_path('sounding_object_detector.onnx')
 
 
 HELP = 'export a detector checkpoint to an ONNX bundle (+ metadata) for the node'
