@@ -51,6 +51,8 @@ def generate_launch_description():
                                           '(audio_capture: audio/audio_info)'),
         DeclareLaunchArgument('pose_topic', default_value='gripper/pose',
                               description='gripper geometry_msgs/PoseStamped topic'),
+        DeclareLaunchArgument('joint_states_topic', default_value='gripper/joint_states',
+                              description='gripper sensor_msgs/JointState topic (aperture)'),
         DeclareLaunchArgument('path_topic', default_value='planned_path',
                               description='planned gripper nav_msgs/Path topic'),
 
@@ -79,6 +81,21 @@ def generate_launch_description():
             condition=IfCondition(arg('detector')),
             output='screen', emulate_tty=True,
         ),
-        # --- contact_sound_predictor node: added here by the predictor work ------------------
-        #     (subscribes planned_path + image, remappings=robot_remappings, config/<node>.yaml)
+        DeclareLaunchArgument('predictor', default_value='true',
+                              description='start the contact_sound_predictor node'),
+        DeclareLaunchArgument('predictor_params_file',
+                              default_value=os.path.join(config, 'contact_sound_predictor.yaml'),
+                              description='contact_sound_predictor parameters'),
+        # What will this motion sound like: planned_path + wrist camera -> predicted audio.
+        Node(
+            package=PACKAGE, executable='contact_sound_predictor',
+            name='contact_sound_predictor',
+            parameters=[arg('predictor_params_file')],
+            remappings=[('planned_path', arg('path_topic')),
+                        ('image', arg('image_topic')),
+                        ('camera_info', arg('camera_info_topic')),
+                        ('joint_states', arg('joint_states_topic'))],
+            condition=IfCondition(arg('predictor')),
+            output='screen', emulate_tty=True,
+        ),
     ])

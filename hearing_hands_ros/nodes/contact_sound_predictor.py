@@ -1,0 +1,222 @@
+"""``contact_sound_predictor`` node: hear a planned gripper motion before the robot makes it.
+
+Subscribes ``planned_path`` (nav_msgs/Path: TCP poses in the scene frame stamped with their planned
+times), ``image`` (wrist camera; the latest frame is the scene context), optionally
+``camera_info`` (intrinsics; else the model's, scaled to the image size) and ``joint_states``
+(latest gripper aperture). Publishes ``predicted_audio`` (AudioDataStamped, S16LE, stamp = the
+path's first pose time), ``predicted_audio_info`` (AudioInfo, transient local),
+``predicted_contacts`` (MarkerArray: one sphere per predicted contact at the planned TCP position,
+sized and coloured by loudness) and ``/diagnostics``. Inference runs on a worker thread through
+:class:`hearing_hands_ros.planner.Planner` (ONNX Runtime: CUDA when present, else CPU; or torch).
+Bad paths, a missing image or a missing model are reported (log + diagnostics) and skipped.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from nav_msgs.msg import Path as PathMsg
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from visualization_msgs.msg import Marker, MarkerArray
+
+from hearing_hands_ros import ros_convert as rc
+from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.images import ImageError, image_to_rgb
+from hearing_hands_ros.nodes.common import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, Diagnostics,
+                                            declare_params, run_node)
+from hearing_hands_ros.runtime import ModelError
+
+NS = 1_000_000_000
+
+PARAMS = {
+    'model_path': ('', 'Predictor bundle (.onnx + .json); empty = the shipped default model.'),
+    'backend': ('auto', 'auto | cuda | tensorrt | cpu (ONNX Runtime) | torch.'),
+    'threads': (2, 'CPU threads for inference (0 = runtime default).'),
+    'steps': (0, 'Euler sampling steps; 0 = the model default (few-step).'),
+    'guidance': (0.0, 'Classifier-free guidance scale; 0 = the model default.'),
+    'max_path_duration': (8.0, 'Longest planned path accepted [s] (at most the model\'s limit).'),
+    'wav_output_dir': ('', 'If set, also write every prediction as WAV into this folder.'),
+    'seed': (0, 'Noise seed of the sampler (predictions are deterministic per path).'),
+    'aperture': (0.04, 'Gripper opening used when no joint_states arrived [m].'),
+    'aperture_joint': ('gripper_aperture', 'JointState name of the gripper opening.'),
+    'chunk_samples': (0, 'Publish predicted audio in chunks of this many samples; 0 = one message.'),
+    'queue_size': (4, 'Paths waiting for inference; older ones are dropped when full.'),
+}
+
+
+class ContactSoundPredictor(Node):
+    def __init__(self, **kwargs):
+        super().__init__('contact_sound_predictor', **kwargs)
+        self.p = declare_params(self, PARAMS)
+        self.diag = Diagnostics(self, hardware_id='wrist_camera')
+        self.planner = None
+        self._lock = threading.Lock()
+        self._image: tuple[int, np.ndarray] | None = None
+        self._K: np.ndarray | None = None
+        self._aperture: float = float(self.p.aperture)
+        self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
+        self._stop = threading.Event()
+        self.pub_audio = self.create_publisher(AudioDataStamped, 'predicted_audio', 10)
+        self.pub_info = self.create_publisher(AudioInfo, 'predicted_audio_info', LATCHED_QOS)
+        self.pub_contacts = self.create_publisher(MarkerArray, 'predicted_contacts', 10)
+        self._load_model()
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(PathMsg, 'planned_path', self.on_path, RELIABLE_QOS, callback_group=group)
+        self.create_subscription(Image, 'image', self.on_image, SENSOR_QOS,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
+        self.create_subscription(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
+        for key in ('paths', 'predictions', 'dropped_paths'):
+            self.diag.count(key, 0)
+        self.worker = threading.Thread(target=self._work, name='predictor_inference', daemon=True)
+        self.worker.start()
+
+    # --- model ----------------------------------------------------------------------------
+    def _load_model(self) -> None:
+        from hearing_hands_ros.planner import Planner, default_model_path
+        path = self.p.model_path or str(default_model_path())
+        try:
+            self.planner = Planner(path, backend=self.p.backend, steps=int(self.p.steps) or None,
+                                   guidance=float(self.p.guidance) or None, threads=int(self.p.threads))
+            self.max_duration = min(float(self.p.max_path_duration), self.planner.max_path_duration)
+            self.pub_info.publish(rc.audio_info_msg(self.planner.sample_rate))
+            self.diag.set_value('backend', self.planner.backend)
+            self.diag.set_value('model', str(self.planner.bundle.path))
+            self.diag.set_value('steps', self.planner.steps)
+            self.diag.set_value('network_evaluations', self.planner.network_evaluations)
+            self.get_logger().info(f'model {self.planner.bundle.path} on {self.planner.backend}, '
+                                   f'{self.planner.steps} step(s), guidance {self.planner.guidance:g}')
+        except (ModelError, ValueError, OSError) as e:
+            self.planner = None
+            self.diag.set_value('backend', 'none')
+            self.diag.set_status(Diagnostics.ERROR, f'model not loaded: {e}')
+            self.get_logger().error(f'model not loaded: {e}; the node runs but predicts nothing')
+
+    # --- inputs ---------------------------------------------------------------------------
+    def on_image(self, msg: Image) -> None:
+        try:
+            rgb = image_to_rgb(msg)
+        except (ImageError, ValueError) as e:
+            self.diag.report_input_error('bad_image', f'{e}; frame ignored')
+            return
+        with self._lock:
+            self._image = (rc.stamp_to_ns(msg.header.stamp), rgb)
+
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+        if K[0, 0] > 0 and K[1, 1] > 0 and np.isfinite(K).all():
+            with self._lock:
+                self._K = K
+
+    def on_joint_states(self, msg: JointState) -> None:
+        names = list(msg.name)
+        if self.p.aperture_joint in names:
+            i = names.index(self.p.aperture_joint)
+            if i < len(msg.position) and np.isfinite(msg.position[i]):
+                self._aperture = float(msg.position[i])
+
+    def on_path(self, msg: PathMsg) -> None:
+        self.diag.count('paths')
+        times, pos, quat, frame = rc.path_from_msg(msg)
+        if not frame and msg.poses:
+            frame = msg.poses[0].header.frame_id
+        traj = tr.Trajectory.from_stamps_ns(times, pos, quat, frame_id=frame,
+                                            origin_ns=int(times[0]) if len(times) else 0)
+        start_ns = int(times[0]) if len(times) else 0
+        try:
+            if self.planner is None:
+                raise ModelError('no model loaded (see the error at start-up); path skipped')
+            traj = tr.validate(traj, self.planner.frame_id, self.max_duration)
+        except tr.TrajectoryError as e:
+            self.diag.report_input_error('bad_path', f'{e}; path skipped')
+            return
+        except ModelError as e:
+            self.diag.report_input_error('no_model', str(e))
+            return
+        try:
+            self._jobs.put_nowait((start_ns, frame, traj, time.perf_counter()))
+        except queue.Full:
+            self.diag.count('dropped_paths')
+            self.diag.report_input_error('busy', 'inference queue full; path dropped')
+
+    # --- inference ------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._predict(*job)
+            except Exception as e:  # noqa: BLE001 - one bad request must not stop the node
+                self.diag.report_input_error('inference_failed', f'{type(e).__name__}: {e}')
+
+    def _predict(self, start_ns: int, frame: str, traj: tr.Trajectory, t_received: float) -> None:
+        with self._lock:
+            image, K = self._image, self._K
+        if image is None:
+            self.diag.report_input_error('no_image', 'no camera image received on image yet; '
+                                         'path skipped')
+            return
+        t0 = time.perf_counter()
+        pred = self.planner.predict([traj], image[1], K=K, seed=int(self.p.seed),
+                                    aperture=self._aperture)[0]
+        self.diag.record_latency('inference', time.perf_counter() - t0)
+        self.diag.record_latency('path_to_audio', time.perf_counter() - t_received)
+        self._publish(start_ns, frame, pred)
+        self.diag.count('predictions')
+        self.diag.set_value('last_onsets', ' '.join(f'{o:.3f}' for o in pred.onsets) or '-')
+        self.diag.set_value('last_peak_db', f'{pred.peak_db:.1f}')
+        self.diag.set_value('last_material', pred.material)
+        if self.p.wav_output_dir:
+            self._write_wav(start_ns, pred)
+
+    def _publish(self, start_ns: int, frame: str, pred) -> None:
+        sr = pred.sample_rate
+        n = int(self.p.chunk_samples) or len(pred.audio)
+        for k in range(0, len(pred.audio), n):
+            t_ns = start_ns + (k * NS + sr // 2) // sr
+            self.pub_audio.publish(rc.audio_chunk_msg(pred.audio[k:k + n], t_ns, 'wrist_mic'))
+        arr = MarkerArray()
+        clear = Marker(action=Marker.DELETEALL)
+        clear.header.frame_id = frame
+        clear.ns = 'predicted_contacts'
+        arr.markers.append(clear)
+        for i, (t, p, lv) in enumerate(zip(pred.onsets, pred.contact_positions, pred.onset_levels_db)):
+            m = Marker(type=Marker.SPHERE, action=Marker.ADD, id=i, ns='predicted_contacts')
+            m.header = rc.header(start_ns + int(round(float(t) * NS)), frame)
+            m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in p)
+            m.pose.orientation.w = 1.0
+            loud = float(np.clip((lv + 60.0) / 60.0, 0.0, 1.0))          # -60 dBFS .. 0 dBFS
+            m.scale.x = m.scale.y = m.scale.z = 0.01 + 0.04 * loud
+            m.color.r, m.color.g, m.color.b, m.color.a = loud, 0.2, 1.0 - loud, 0.9
+            m.text = f'{lv:.0f} dBFS {pred.material}'
+            arr.markers.append(m)
+        self.pub_contacts.publish(arr)
+
+    def _write_wav(self, start_ns: int, pred) -> None:
+        try:
+            import soundfile as sf
+            out = Path(self.p.wav_output_dir).expanduser()
+            out.mkdir(parents=True, exist_ok=True)
+            sf.write(out / f'predicted_{start_ns}.wav', pred.audio, pred.sample_rate)
+        except (OSError, RuntimeError) as e:
+            self.diag.report_input_error('wav_output', f'cannot write WAV: {e}')
+
+    def close(self) -> None:
+        self._stop.set()
+        self.worker.join(timeout=2.0)
+
+
+def main(args=None):
+    return run_node(ContactSoundPredictor, args)
+
+
+if __name__ == '__main__':
+    main()

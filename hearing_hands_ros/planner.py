@@ -1,0 +1,300 @@
+"""Planner API: hear candidate gripper motions before executing them (no ROS needed).
+
+    from hearing_hands_ros.planner import Planner, rank_quietest
+    planner = Planner()                                   # the shipped model, ONNX Runtime
+    preds = planner.predict(paths, rgb)                   # one batched call for all candidates
+    best = paths[rank_quietest(preds)[0]]
+    for p in preds: print(p.onsets, p.peak_db, p.material, p.action)
+
+``paths`` are :class:`~hearing_hands_ros.trajectory.Trajectory` objects (stamped TCP poses in the
+scene frame ``world``; times in seconds on any clock), ``rgb`` the wrist-camera image (H, W, 3)
+uint8 taken at plan start. Each :class:`Prediction` holds the predicted audio (16 kHz float32,
+sample 0 = the path's first stamp), the predicted contact onsets (seconds from the path start) with
+the planned TCP position at each, peak loudness, and the material / action whose recorded sounds
+the prediction most resembles (nearest class prototype of sound descriptors, from the training
+data, stored in the model metadata). Every candidate in a call gets the same sampler noise
+(common random numbers), so differences between predictions come from the paths.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.audio import detect_onsets
+from hearing_hands_ros.models import predictor as P
+from hearing_hands_ros.runtime import ModelError, load_bundle
+
+MODEL_NAME = 'contact_sound_predictor'
+
+
+def default_model_path() -> Path:
+    """The shipped model: the installed share folder, else the source tree's models/."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        p = Path(get_package_share_directory('hearing_hands_ros')) / 'models' / f'{MODEL_NAME}.onnx'
+        if p.is_file():
+            return p
+    except Exception:  # noqa: BLE001 - no ROS, or package not installed
+        pass
+    return Path(__file__).resolve().parents[1] / 'models' / f'{MODEL_NAME}.onnx'
+
+
+@dataclass
+class Prediction:
+    audio: np.ndarray                  # (N,) float32 at sample_rate; sample 0 = path start
+    sample_rate: int
+    onsets: np.ndarray                 # (C,) predicted contact onsets [s from path start]
+    contact_positions: np.ndarray      # (C, 3) planned TCP position at each onset [m, scene frame]
+    onset_levels_db: np.ndarray        # (C,) peak 10 ms RMS level within 50 ms of each onset [dBFS]
+    peak_db: float                     # peak 10 ms RMS level of the whole prediction [dBFS]
+    material: str = ''                 # the material the sound most resembles
+    action: str = ''                   # the action the sound most resembles
+    mel: np.ndarray | None = field(default=None, repr=False)   # (M, T) log-mel (model output)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+# --- sound descriptors and prototypes ---------------------------------------------------------
+def sound_descriptor(mel: np.ndarray, frame_rate: float = 100.0) -> np.ndarray:
+    """(M, T) log-mel -> (M + 3,): spectral shape of the active frames (minus its mean), the
+    active fraction, onsets per second (frames rising > 2 nats), peak level above the floor."""
+    level = np.log(np.exp(mel - mel.max()).sum(0)) + mel.max()          # (T,) frame log-energy
+    floor = np.percentile(level, 20)
+    active = level > floor + 3.0
+    spec = mel[:, active].mean(1) if active.any() else mel.mean(1)
+    rises = np.sum((np.diff(level) > 2.0) & active[1:])
+    return np.concatenate([spec - spec.mean(),
+                           [active.mean() * 10, rises / (mel.shape[1] / frame_rate),
+                            (level.max() - floor) / 2]]).astype(np.float32)
+
+
+def build_prototypes(data) -> dict:
+    """Class-mean descriptors of real recorded windows, per material and per action."""
+    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
+    desc = np.stack([sound_descriptor(data.mel[i, :, :int(data.valid[i])].astype(np.float32))
+                     for i in range(len(data.valid))])
+    scale = desc.std(0) + 1e-3
+    out = {'scale': scale.round(5).tolist()}
+    for key in ('material', 'action'):
+        names = sorted({m[key] for m in data.meta if m[key] not in (NO_MATERIAL, 'unknown')})
+        out[key] = {n: desc[[m[key] == n for m in data.meta]].mean(0).round(5).tolist()
+                    for n in names}
+    return out
+
+
+def nearest_prototype(desc: np.ndarray, protos: dict, key: str) -> str:
+    table = protos.get(key) or {}
+    if not table:
+        return ''
+    scale = np.asarray(protos['scale'])
+    names = list(table)
+    d = [np.sum(((desc - np.asarray(table[n])) / scale) ** 2) for n in names]
+    return names[int(np.argmin(d))]
+
+
+def peak_level_db(x: np.ndarray, frame: int = 160) -> float:
+    n = len(x) // frame * frame
+    if n == 0:
+        return -120.0
+    rms = np.sqrt(np.mean(x[:n].reshape(-1, frame).astype(np.float64) ** 2, axis=1))
+    return float(20 * np.log10(rms.max() + 1e-6))
+
+
+# --- backends ---------------------------------------------------------------------------------
+def torch_backend(pt_path: Path, meta: dict):
+    """``runtime.load_bundle(backend='torch')`` loader: the run checkpoint beside the bundle."""
+    import torch
+
+    from hearing_hands_ros.train.predictor import load_run
+    nets = load_run(pt_path)
+    net = nets.get('student') or nets.get('teacher')
+    voc = nets.get('vocoder')
+    if net is None or voc is None:
+        raise ModelError(f'{pt_path} holds no trained velocity net and vocoder')
+    graph = P.ExportGraph(net, voc).eval()
+
+    def run(feeds):
+        with torch.no_grad():
+            v, a = graph(*(torch.from_numpy(np.ascontiguousarray(feeds[k])) for k in P.ONNX_INPUTS))
+        return {'velocity': v.numpy(), 'audio': a.numpy()}
+    return run
+
+
+REQUIRED_META = ('sample_rate', 'frame_rate', 'hop', 'n_mels', 'feature_layout', 'frame_id',
+                 'steps', 'guidance', 'image_size', 'crop_size', 'crop_frac', 'frames_per_crop',
+                 'max_path_duration', 'tail_seconds', 'camera')
+
+
+class Planner:
+    """Batched contact-sound prediction with an exported predictor bundle."""
+
+    def __init__(self, model: str | Path | None = None, backend: str = 'auto',
+                 steps: int | None = None, guidance: float | None = None, threads: int = 0,
+                 T_tcp_camera=None):
+        path = Path(model) if model else default_model_path()
+        self.bundle = load_bundle(path, 'predictor', backend=backend, threads=threads,
+                                  expect={'feature_layout': list(tr.FEATURE_LAYOUT)},
+                                  torch_loader=torch_backend)
+        meta = self.meta = self.bundle.meta
+        missing = [k for k in REQUIRED_META if k not in meta]
+        if missing:
+            raise ModelError(f'model metadata lacks {", ".join(missing)}; re-export the model')
+        if set(meta['outputs']) != set(P.ONNX_OUTPUTS):
+            raise ModelError(f'model outputs {meta["outputs"]} are not {list(P.ONNX_OUTPUTS)}')
+        self.cfg = P.PredictorConfig(
+            sample_rate=int(meta['sample_rate']), hop=int(meta['hop']), n_mels=int(meta['n_mels']),
+            frame_rate=float(meta['frame_rate']), image_size=int(meta['image_size']),
+            crop_size=int(meta['crop_size']), crop_frac=float(meta['crop_frac']),
+            frames_per_crop=int(meta['frames_per_crop']),
+            max_seconds=float(meta['max_path_duration']) + float(meta['tail_seconds']),
+            tail_seconds=float(meta['tail_seconds']))
+        self.steps = int(steps or meta['steps'])
+        self.guidance = float(meta['guidance'] if guidance is None else guidance)
+        if self.steps < 1:
+            raise ModelError('sampling steps must be >= 1')
+        cam = meta['camera']
+        self.camera_size = (int(cam['width']), int(cam['height']))
+        self.K = np.asarray(cam['K'], dtype=np.float64).reshape(3, 3)
+        ext = T_tcp_camera or (cam['T_tcp_camera']['position'], cam['T_tcp_camera']['orientation'])
+        self.T_tcp_camera = (np.asarray(ext[0], float), np.asarray(ext[1], float))
+        self.frame_id = meta['frame_id']
+        n_mels = self.cfg.n_mels
+        self.mel_mean = np.asarray(meta.get('mel_mean', [-8.0] * n_mels), np.float32).reshape(-1, 1)
+        self.mel_std = np.asarray(meta.get('mel_std', [4.0] * n_mels), np.float32).reshape(-1, 1)
+        self.max_path_duration = float(meta['max_path_duration'])
+
+    @property
+    def backend(self) -> str:
+        return self.bundle.backend
+
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def network_evaluations(self) -> int:
+        return self.steps * (1 if self.guidance == 1.0 else 2)
+
+    # inputs ----------------------------------------------------------------------------------
+    def prepare(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None,
+                aperture: float = tr.DEFAULT_APERTURE):
+        """Validate paths and build model inputs. Returns (traj (B,T,D), image (B,3,S,S),
+        crops (B,K,3,s,s), frames per path (B,)). Raises TrajectoryError naming the bad path."""
+        if rgb is None or np.asarray(rgb).ndim != 3:
+            raise ValueError('need a wrist-camera RGB image (H, W, 3) taken at plan start')
+        rgb = np.asarray(rgb, dtype=np.uint8)
+        h, w = rgb.shape[:2]
+        K = P.scale_intrinsics(self.K, self.camera_size, (w, h)) if K is None else \
+            np.asarray(K, dtype=np.float64).reshape(3, 3)
+        valid = []
+        for i, p in enumerate(paths):
+            try:
+                valid.append(tr.validate(p, self.frame_id, self.max_path_duration))
+            except tr.TrajectoryError as e:
+                raise tr.TrajectoryError(f'path {i}: {e}' if len(paths) > 1 else str(e)) from None
+        if not valid:
+            raise tr.TrajectoryError('no paths given')
+        frames = np.array([tr.n_frames_for(p.duration, self.cfg.tail_seconds, self.cfg.frame_rate,
+                                           self.cfg.max_frames) for p in valid])
+        t_len = int(frames.max())
+        feats = np.stack([tr.features(p, t_len, self.cfg.frame_rate, aperture=aperture) for p in valid])
+        img = P.global_view(rgb, self.cfg)
+        crops = np.stack([P.local_views(rgb, f, K, self.T_tcp_camera, self.cfg)[0] for f in feats])
+        return feats, np.repeat(img[None], len(valid), 0), crops, frames
+
+    # sampling ---------------------------------------------------------------------------------
+    def _empty(self, t_len: int, k: int) -> dict:
+        c = self.cfg
+        return dict(x=np.zeros((0, c.n_mels, t_len), np.float32), t=np.zeros(0, np.float32),
+                    drop=np.zeros(0, np.float32), traj=np.zeros((0, t_len, c.traj_dim), np.float32),
+                    image=np.zeros((0, 3, c.image_size, c.image_size), np.float32),
+                    crops=np.zeros((0, k, 3, c.crop_size, c.crop_size), np.float32))
+
+    def sample_mel(self, traj, image, crops, seed: int = 0, steps: int | None = None,
+                   guidance: float | None = None) -> np.ndarray:
+        """Normalised mel (B, M, T) by Euler steps through the bundle (CFG batched as 2B)."""
+        steps = int(steps or self.steps)
+        g = self.guidance if guidance is None else float(guidance)
+        b, t_len = traj.shape[:2]
+        # per-path noise of the longest length, cut: a path's noise does not depend on the batch
+        noise = np.random.default_rng(seed).standard_normal(
+            (self.cfg.n_mels, max(t_len, self.cfg.max_frames))).astype(np.float32)
+        x = np.repeat(noise[None, :, :t_len], b, axis=0)
+        no_mel = np.zeros((0, self.cfg.n_mels, t_len), np.float32)
+        cond = dict(traj=traj.astype(np.float32), image=image.astype(np.float32),
+                    crops=crops.astype(np.float32))
+        if g != 1.0:
+            cond = {k: np.concatenate([v, v]) for k, v in cond.items()}
+            drop = np.concatenate([np.zeros(b), np.ones(b)]).astype(np.float32)
+        else:
+            drop = np.zeros(b, np.float32)
+        for i in range(steps):
+            t_a, dt = i / steps, 1.0 / steps
+            xin = np.concatenate([x, x]) if g != 1.0 else x
+            v = self.bundle.run(dict(x=xin, t=np.full(len(xin), t_a, np.float32), drop=drop,
+                                     mel=no_mel, **cond))['velocity']
+            if g != 1.0:
+                v = v[b:] + g * (v[:b] - v[b:])
+            x = x + dt * v
+        return x
+
+    def decode(self, x: np.ndarray) -> np.ndarray:
+        """Normalised mel (B, M, T) -> audio (B, (T - 1) * hop) with the bundle's vocoder."""
+        feeds = self._empty(x.shape[-1], P.n_views(x.shape[-1], self.cfg))
+        return self.bundle.run(dict(feeds, mel=x.astype(np.float32)))['audio']
+
+    def predict_features(self, traj, image, crops, frames=None, seed: int = 0,
+                         steps: int | None = None, guidance: float | None = None) -> list[Prediction]:
+        """Predict from prepared inputs (see :meth:`prepare`)."""
+        x = self.sample_mel(traj, image, crops, seed, steps, guidance)
+        audio = self.decode(x)
+        frames = np.full(len(x), x.shape[-1]) if frames is None else frames
+        protos = self.meta.get('prototypes') or {}
+        out = []
+        for i in range(len(x)):
+            n = int(frames[i])
+            a = np.clip(audio[i, :(n - 1) * self.cfg.hop], -1.0, 1.0).astype(np.float32)
+            mel = x[i, :, :n] * self.mel_std + self.mel_mean                 # the model's log-mel
+            onsets = detect_onsets(a, self.sample_rate)
+            k = np.clip(np.round(onsets * self.cfg.frame_rate).astype(int), 0, n - 1)
+            lv = [peak_level_db(a[int(o * self.sample_rate):int((o + 0.05) * self.sample_rate)])
+                  for o in onsets]
+            desc = sound_descriptor(mel, self.cfg.frame_rate)
+            out.append(Prediction(a, self.sample_rate, onsets, traj[i, k, :3].astype(np.float64),
+                                  np.asarray(lv), peak_level_db(a),
+                                  nearest_prototype(desc, protos, 'material'),
+                                  nearest_prototype(desc, protos, 'action'), mel))
+        return out
+
+    def predict(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None, seed: int = 0,
+                steps: int | None = None, guidance: float | None = None,
+                aperture: float = tr.DEFAULT_APERTURE) -> list[Prediction]:
+        """Predict the sound of every candidate path in one batched call."""
+        traj, image, crops, frames = self.prepare(paths, rgb, K, aperture)
+        return self.predict_features(traj, image, crops, frames, seed, steps, guidance)
+
+
+# --- ranking ----------------------------------------------------------------------------------
+def rank_quietest(preds: list[Prediction]) -> list[int]:
+    """Indices, quietest predicted peak first."""
+    return sorted(range(len(preds)), key=lambda i: preds[i].peak_db)
+
+
+def rank_contact_by(preds: list[Prediction], t: float) -> list[int]:
+    """Indices of paths whose first predicted contact happens by ``t`` seconds (earliest first),
+    then the others (those without any contact last)."""
+    def key(i):
+        o = preds[i].onsets
+        first = float(o[0]) if len(o) else np.inf
+        return (first > t, first)
+    return sorted(range(len(preds)), key=key)
+
+
+def rank_by_material(preds: list[Prediction], material: str) -> list[int]:
+    """Indices, paths that sound like ``material`` first (then quietest)."""
+    return sorted(range(len(preds)), key=lambda i: (preds[i].material != material, preds[i].peak_db))

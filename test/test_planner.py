@@ -1,0 +1,119 @@
+"""Planner API on a real (tiny, untrained) exported bundle: batching, outputs, ranking, backends."""
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.planner import (Planner, Prediction, build_prototypes, nearest_prototype,
+                                       rank_by_material, rank_contact_by, rank_quietest,
+                                       sound_descriptor)
+from hearing_hands_ros.runtime import ModelError
+
+
+@pytest.fixture(scope='module')
+def bundle(tmp_path_factory):
+    from hearing_hands_ros.train.export_predictor import tiny_bundle
+    return tiny_bundle(tmp_path_factory.mktemp('model') / 'contact_sound_predictor')
+
+
+def tap_path(duration=1.0, depth=0.1, n=30, x=0.0):
+    t = np.linspace(0, duration, n)
+    z = 0.15 - depth * np.sin(np.pi * t / duration)
+    pos = np.stack([np.full(n, x), np.zeros(n), z], 1)
+    quat = np.tile(Rotation.from_euler('x', np.pi).as_quat(), (n, 1))
+    return tr.Trajectory(t + 5.0, pos, quat)
+
+
+def scene(seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+
+
+def test_batched_prediction_shapes_and_determinism(bundle):
+    planner = Planner(bundle, backend='cpu')
+    assert planner.steps == 2 and planner.network_evaluations == 2
+    paths = [tap_path(1.0), tap_path(2.5, x=0.05), tap_path(0.4)]
+    preds = planner.predict(paths, scene())
+    assert len(preds) == 3 and all(isinstance(p, Prediction) for p in preds)
+    for p, path in zip(preds, paths):
+        frames = tr.n_frames_for(path.duration, 0.5)
+        assert p.sample_rate == 16000 and p.audio.dtype == np.float32
+        assert len(p.audio) == (frames - 1) * 160
+        assert np.isfinite(p.audio).all() and np.abs(p.audio).max() <= 1.0
+        assert p.contact_positions.shape == (len(p.onsets), 3) and len(p.onset_levels_db) == len(p.onsets)
+        assert p.material in ('glass', 'wood') and p.action in ('tap', 'scrape')
+        assert np.isfinite(p.peak_db)
+    again = planner.predict(paths, scene())
+    np.testing.assert_allclose(again[0].audio, preds[0].audio, atol=1e-6)  # same seed, same sound
+    other = planner.predict(paths[:1], scene(), seed=1)[0]
+    assert not np.allclose(other.audio, preds[0].audio)
+
+
+def test_guided_sampling_and_torch_backend_agree_with_onnx(bundle):
+    onnx = Planner(bundle, backend='cpu', steps=3, guidance=2.0)
+    assert onnx.network_evaluations == 6
+    torch_planner = Planner(bundle, backend='torch', steps=3, guidance=2.0)
+    a = onnx.predict([tap_path()], scene())[0].audio
+    b = torch_planner.predict([tap_path()], scene())[0].audio
+    assert np.abs(a - b).max() < 2e-2 * max(1e-3, np.abs(a).max()) + 1e-3      # fp16 checkpoint
+
+
+def test_bad_paths_name_the_candidate(bundle):
+    planner = Planner(bundle, backend='cpu')
+    bad = tap_path()
+    bad.times = bad.times[::-1].copy()
+    with pytest.raises(tr.TrajectoryError, match='path 1: .*not sorted'):
+        planner.predict([tap_path(), bad], scene())
+    with pytest.raises(tr.TrajectoryError, match='longer than the limit'):
+        planner.predict([tap_path(duration=9.0)], scene())
+    with pytest.raises(ValueError, match='RGB image'):
+        planner.predict([tap_path()], None)
+
+
+def test_metadata_mismatch_is_refused(bundle, tmp_path):
+    for key, value, message in (('feature_layout', ['pos_x'], 'feature_layout'),
+                                ('kind', 'detector', "expected a 'predictor'"),
+                                ('steps', None, 'lacks steps')):
+        meta = json.loads(bundle.with_suffix('.json').read_text())
+        if value is None:
+            meta.pop(key)
+        else:
+            meta[key] = value
+        target = tmp_path / f'm_{key}'
+        target.with_suffix('.onnx').write_bytes(bundle.read_bytes())
+        target.with_suffix('.json').write_text(json.dumps(meta))
+        with pytest.raises(ModelError, match=message):
+            Planner(target, backend='cpu')
+
+
+def fake(peak, onsets, material='wood'):
+    return Prediction(np.zeros(10, np.float32), 16000, np.asarray(onsets, float),
+                      np.zeros((len(onsets), 3)), np.zeros(len(onsets)), peak, material, 'tap')
+
+
+def test_ranking_helpers():
+    preds = [fake(-10, [0.8]), fake(-30, []), fake(-20, [0.3, 0.9], 'glass')]
+    assert rank_quietest(preds) == [1, 2, 0]
+    assert rank_contact_by(preds, 0.5) == [2, 0, 1]
+    assert rank_by_material(preds, 'glass')[0] == 2
+
+
+def test_descriptors_pick_the_nearest_prototype():
+    rng = np.random.default_rng(0)
+    low = np.full((64, 200), -12.0)
+    low[:20, 50:60] = 0.0                        # a low-frequency knock
+    high = np.full((64, 200), -12.0)
+    high[40:, 50:150] = -3.0                     # a long bright scrape
+    d_low, d_high = sound_descriptor(low), sound_descriptor(high)
+    protos = {'scale': np.ones(67).tolist(), 'material': {'wood': d_low.tolist(), 'glass': d_high.tolist()}}
+    assert nearest_prototype(d_low + 0.01 * rng.normal(size=67), protos, 'material') == 'wood'
+    assert nearest_prototype(d_high, protos, 'material') == 'glass'
+    assert nearest_prototype(d_high, protos, 'action') == ''
+
+    class Data:
+        mel = np.stack([low, high]).astype(np.float16)
+        valid = np.array([200, 200])
+        meta = [dict(material='wood', action='tap'), dict(material='glass', action='scrape')]
+    built = build_prototypes(Data)
+    assert set(built['material']) == {'wood', 'glass'} and len(built['scale']) == 67

@@ -1,0 +1,134 @@
+"""contact_sound_predictor on real DDS with a small real exported ONNX model: a camera frame and a
+planned path in, predicted audio (S16LE, stamped at the path start), AudioInfo (latched), contact
+markers and diagnostics out."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+
+rclpy = pytest.importorskip('rclpy')
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from nav_msgs.msg import Path as PathMsg  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
+
+from hearing_hands_ros import audio as A  # noqa: E402
+from hearing_hands_ros import ros_convert as rc  # noqa: E402
+from hearing_hands_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    from hearing_hands_ros.train.export_predictor import tiny_bundle
+    return tiny_bundle(tmp_path_factory.mktemp('model') / 'contact_sound_predictor')
+
+
+class Harness:
+    """The predictor node + a 'planner' node publishing/receiving, spun by one executor thread."""
+
+    def __init__(self, domain_id: int, params: dict):
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx, domain_id=domain_id)
+        from hearing_hands_ros.nodes.contact_sound_predictor import ContactSoundPredictor
+        self.node = ContactSoundPredictor(context=self.ctx, parameter_overrides=[
+            Parameter(k, value=v) for k, v in params.items()])
+        self.robot = rclpy.create_node('fake_planner', context=self.ctx)
+        self.pub_img = self.robot.create_publisher(Image, 'image', SENSOR_QOS)
+        self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
+        self.pub_path = self.robot.create_publisher(PathMsg, 'planned_path', RELIABLE_QOS)
+        self.got = {'audio': [], 'info': [], 'markers': [], 'diag': []}
+        self.robot.create_subscription(AudioDataStamped, 'predicted_audio',
+                                       lambda m: self.got['audio'].append(m), 10)
+        self.robot.create_subscription(AudioInfo, 'predicted_audio_info',
+                                       lambda m: self.got['info'].append(m), LATCHED_QOS)
+        self.robot.create_subscription(MarkerArray, 'predicted_contacts',
+                                       lambda m: self.got['markers'].append(m), 10)
+        self.robot.create_subscription(DiagnosticArray, '/diagnostics',
+                                       lambda m: self.got['diag'].append(m), 10)
+        self.ex = MultiThreadedExecutor(num_threads=4, context=self.ctx)
+        self.ex.add_node(self.node)
+        self.ex.add_node(self.robot)
+        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, cond, timeout=15.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def wait_connected(self):
+        assert self.wait_for(lambda: self.pub_path.get_subscription_count() > 0
+                             and self.pub_img.get_subscription_count() > 0)
+
+    def send_image(self, t_ns=0):
+        rgb = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+        self.pub_img.publish(rc.image_msg(rgb, t_ns))
+
+    def last_status(self):
+        for m in reversed(self.got['diag']):
+            for s in m.status:
+                if s.name.startswith('contact_sound_predictor'):
+                    return s
+        return None
+
+    def close(self):
+        self.ex.shutdown()
+        self.node.close()
+        self.node.destroy_node()
+        self.robot.destroy_node()
+        rclpy.shutdown(context=self.ctx)
+
+
+def tap_path_msg(start_ns, duration=1.2, n=25, frame='world'):
+    t = np.linspace(0.0, duration, n)
+    pos = np.stack([np.zeros(n), np.zeros(n), 0.15 - 0.1 * np.sin(np.pi * t / duration)], 1)
+    quat = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    return rc.path_msg(start_ns + (t * NS).astype(np.int64), pos, quat, frame_id=frame)
+
+
+def test_path_in_predicted_audio_out(ros_domain, model, tmp_path):
+    ros_domain(70)
+    h = Harness(70, {'model_path': str(model), 'backend': 'cpu', 'wav_output_dir': str(tmp_path / 'wav')})
+    try:
+        h.wait_connected()
+        assert h.wait_for(lambda: h.got['info'])                    # latched AudioInfo
+        info = h.got['info'][0]
+        assert (info.sample_rate, info.channels, info.sample_format, info.coding_format) == \
+            (16000, 1, 'S16LE', 'wave')
+        for _ in range(5):
+            h.send_image()
+            time.sleep(0.05)
+        start = 1_767_225_600 * NS + 123_456_789
+        h.pub_path.publish(tap_path_msg(start))
+        assert h.wait_for(lambda: h.got['audio'] and h.got['markers'])
+        msg = h.got['audio'][0]
+        assert rc.stamp_to_ns(msg.header.stamp) == start
+        fmt = A.AudioFormat.from_info(info)
+        x = A.decode(msg.audio.data, fmt)
+        frames = int(np.ceil(1.7 * 100 - 1e-9)) + 1
+        assert x.shape == ((frames - 1) * 160, 1)
+        markers = h.got['markers'][0].markers
+        assert markers[0].action == markers[0].DELETEALL
+        for m in markers[1:]:
+            assert m.header.frame_id == 'world' and rc.stamp_to_ns(m.header.stamp) >= start
+        assert h.wait_for(lambda: list((tmp_path / 'wav').glob('predicted_*.wav')))
+        assert h.wait_for(lambda: h.last_status() is not None and any(
+            kv.key == 'predictions' and kv.value == '1' for kv in h.last_status().values), 5)
+        st = h.last_status()
+        assert st.level == st.OK, st.message
+        keys = {kv.key for kv in st.values}
+        assert {'backend', 'steps', 'inference.p50_ms'} <= keys
+    finally:
+        h.close()
