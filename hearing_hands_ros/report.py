@@ -106,6 +106,16 @@ def contact_sheet(ep, contacts: list[dict], start_ns: int, path: Path) -> Path:
     return path
 
 
+def _color_range(mel: np.ndarray) -> tuple[float, float]:
+    """Colour limits of a log-mel picture: contacts are short, so most of it is the microphone's
+    noise floor and a min..max (or 5th percentile..max) scale leaves it nearly black. The median
+    (the floor) is black and the 99.5th percentile saturates, so decays and scrapes stand out;
+    at least 3 (ln units, 13 dB) apart so a silent episode's noise is not blown up."""
+    vmin = float(np.percentile(mel, 50))
+    vmax = max(float(np.percentile(mel, 99.5)), vmin + 3.0)
+    return vmin, vmax
+
+
 def spectrogram(ep, contacts: list[dict], start_ns: int, path: Path) -> Path:
     """Log-mel spectrogram with a vertical line per contact, labelled with its materials."""
     sr = ep.sample_rate
@@ -115,8 +125,9 @@ def spectrogram(ep, contacts: list[dict], start_ns: int, path: Path) -> Path:
     t0 = ((ep.audio_start_ns or start_ns) - start_ns) / NS
     t1 = t0 + max(len(ep.audio), 1) / sr
     fig, ax = plt.subplots(figsize=(12, 3.6))
+    vmin, vmax = _color_range(mel)
     ax.imshow(mel, origin='lower', aspect='auto', extent=(t0, t1, 0, mel.shape[0]),
-              cmap='magma', vmin=np.percentile(mel, 5), vmax=mel.max())
+              cmap='magma', vmin=vmin, vmax=vmax)
     times = [(_contact_ns(c, start_ns) - start_ns) / NS for c in contacts]
     for t, c in zip(times, contacts):
         ax.axvline(t, color='cyan', linestyle='-' if c.get('kind', 'impact') == 'impact' else '--',

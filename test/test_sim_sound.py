@@ -68,7 +68,7 @@ def test_materials_are_distinguishable_by_sound():
                 - render(spec, [], dur=0.8, seed=seed))
 
     rng = np.random.default_rng(1)
-    feats = {m: np.array([features(sound(make(m, rng), rng.uniform(0.03, 0.1), s), 0.05)
+    feats = {m: np.array([features(sound(make(m, rng), rng.uniform(0.0075, 0.025), s), 0.05)
                           for s in range(6)])
              for m in ('wood', 'metal', 'glass')}
     # features are logs (octave-like units), compared without rescaling; train on 3, test on 3
@@ -85,7 +85,7 @@ def test_materials_are_distinguishable_by_sound():
 def test_harder_strike_is_louder():
     spec = ObjectSound('metal', 'cup', (0.08, 0.08, 0.1))
     peaks, rmss = [], []
-    for J in (0.005, 0.02, 0.05, 0.1, 0.2, 0.4):
+    for J in (0.00125, 0.005, 0.0125, 0.025, 0.05, 0.1):
         y = render(spec, [hit(J=J)])
         peaks.append(np.abs(y).max())
         rmss.append(np.sqrt(np.mean(y ** 2)))
@@ -94,8 +94,10 @@ def test_harder_strike_is_louder():
 
 
 def test_loudness_calibration():
-    """A hard steel-cup hit (J = 0.2 N s) 10 cm from the mic peaks near -6 dBFS, no clipping."""
-    y = render(ObjectSound('metal', 'cup', (0.08, 0.08, 0.1)), [hit(J=0.2)])
+    """A hard steel-cup hit (J = 0.05 N s, ~0.2 m/s: the simulator's impulses are collision
+    momenta (1 + e) m v since the servo's push was dropped from them, hence the microphone gain
+    FULL_SCALE_PA 4x higher and J 4x lower than before) 10 cm from the mic peaks near -6 dBFS."""
+    y = render(ObjectSound('metal', 'cup', (0.08, 0.08, 0.1)), [hit(J=0.05)])
     assert -10.0 < 20 * np.log10(np.abs(y).max()) < -3.0
 
 
@@ -168,7 +170,7 @@ def test_foam_and_fabric_taps_are_audible_thuds():
     shape = ('box', (0.06, 0.06, 0.06))
     for m in ('foam', 'fabric'):
         noise = render(ObjectSound(m, *shape), [], seed=3)
-        s = render(ObjectSound(m, *shape), [hit(J=0.05)], seed=3) - noise
+        s = render(ObjectSound(m, *shape), [hit(J=0.0125)], seed=3) - noise
         floor = np.sqrt(np.mean(noise ** 2))
         peak_rms = np.sqrt(np.max(np.convolve(s ** 2, np.ones(80) / 80, 'same')))
         assert peak_rms > 10 * floor, m                              # > 20 dB over the floor

@@ -7,6 +7,7 @@ os.environ.setdefault('MUJOCO_GL', 'osmesa')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from hearing_hands_ros.sim.scene import PAIR_GAP, PAIR_MIN_DZ, PAIR_SHAPES  # noqa: E402
 from hearing_hands_ros.sim.world import SimConfig, SoundWorld  # noqa: E402
 
 SR = 16000
@@ -102,19 +103,52 @@ def test_idle_episode_is_silent():
     assert np.ptp(poses, axis=0).max() > 0.05                 # ... although the gripper moved
 
 
+def _project(K, camera_pose, p):
+    """Pixel (u, v) and depth of world point p (3,) in a camera with pose (pos, quat xyzw)."""
+    pos, (x, y, z, w) = camera_pose
+    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    pc = R.T @ (np.asarray(p) - pos)
+    return (K @ pc)[:2] / pc[2], pc[2]
+
+
 @pytest.mark.parametrize('seed', [5, 11])
-def test_ambiguous_pair_close_and_one_contacted(seed):
-    world = SoundWorld(SimConfig(scenario='ambiguous', seed=seed, n_actions=1, width=32, height=32))
+def test_ambiguous_strikes_only_the_taller_of_the_pair(seed):
+    """Ambiguous scenario: two objects of different materials and heights, a small gap; every
+    strike comes straight down over the gap and touches only the taller one, and at the onset
+    the camera sees the two left and right of the fingers."""
+    world = SoundWorld(SimConfig(scenario='ambiguous', seed=seed, width=48, height=48))
     evs, _ = _run(world)
-    o1, o2 = world.truth['objects'][:2]
+    truth = world.truth
+    o1, o2 = truth['objects'][:2]
     assert o1['material'] != o2['material']
+    assert {o1['shape'], o2['shape']} <= set(PAIR_SHAPES)
+    assert abs(o1['size'][2] - o2['size'][2]) >= PAIR_MIN_DZ
     centre = np.linalg.norm(np.subtract(o1['initial_position'][:2], o2['initial_position'][:2]))
     gap = centre - 0.5 * (o1['size'][0] + o2['size'][0])
-    assert 0.015 < gap < 0.065
-    action = world.truth['actions'][0]
-    assert action['target'] in (1, 2) and action['params']['ambiguous']
-    hit = {c['objects'][0] for c in world.truth['contacts'] if c['gripper']}
-    assert hit == {action['target']}
+    assert PAIR_GAP[0] - 1e-3 < gap < PAIR_GAP[1] + 1e-3
+    tall, short = (1, 2) if o1['size'][2] > o2['size'][2] else (2, 1)
+    actions = truth['actions']
+    assert 3 <= len(actions) <= 6
+    for a in actions:
+        assert a['type'] in ('tap', 'hit', 'knock') and a['params']['ambiguous']
+        assert a['target'] == tall and a['params']['pair'] == [tall, short]
+    gripper = [c for c in truth['contacts'] if c['gripper']]
+    assert {c['objects'][0] for c in gripper} == {tall}          # never the shorter one
+    impacts = [c for c in gripper if c['kind'] == 'impact']
+    assert {c['action'] for c in impacts} == set(range(len(actions)))   # every action strikes
+    # the view at the first onset: target and other object on either side of the fingers
+    K = np.array(world.camera_info()['K']).reshape(3, 3)
+    images = [e for e in evs if e.kind == 'image']
+    t_hit = impacts[0]['time']
+    frame = min(images, key=lambda e: abs(e.t - t_hit))
+    pose = min((e for e in evs if e.kind == 'pose'), key=lambda e: abs(e.t - t_hit))
+    (u, _), depth = _project(K, frame.camera_pose, pose.position)
+    assert depth > 0 and 0 <= u < 48
+    cols = {k: np.nonzero(frame.labels == k)[1] for k in (tall, short)}
+    assert all(len(c) > 20 for c in cols.values())
+    assert (cols[tall].mean() - u) * (cols[short].mean() - u) < 0
 
 
 def test_labels_match_visible_objects(tap_episode):
@@ -133,15 +167,9 @@ def test_labels_match_visible_objects(tap_episode):
     K = np.array(world.camera_info()['K']).reshape(3, 3)
     t_hit = min(c['time'] for c in world.truth['contacts'] if c['gripper'])
     frame = max((e for e in images if e.t < t_hit - 0.1), key=lambda e: e.t)
-    pos, q = frame.camera_pose
-    x, y, z, w = q
-    R = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
     p = np.array(world.truth['actions'][0]['params']['point']) - [0, 0, 0.002]
-    pc = R.T @ (p - pos)
-    assert pc[2] > 0
-    u, v = (K @ pc)[:2] / pc[2]
+    (u, v), depth = _project(K, frame.camera_pose, p)
+    assert depth > 0
     r, c = int(round(v)), int(round(u))
     assert 0 <= r < 64 and 0 <= c < 64
     assert 1 in frame.labels[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]

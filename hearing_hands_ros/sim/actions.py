@@ -9,8 +9,9 @@ and is published as the planned path at the action start.
 Action types: tap, hit (faster, harder), knock (2-3 quick taps), scrape (finger tips along an
 object's top or side), push (object slides on the table), pick_place (grasp, lift, place: place
 click), drop (grasp, lift, release: object hits the table), idle (motion without contact).
-Scenarios: `mixed` (4-8 random actions on random objects, idle included) and `ambiguous` (the
-gripper goes down between two close objects and strikes one of them).
+Scenarios: `mixed` (4-8 random actions on random objects, idle included) and `ambiguous` (3-6
+taps/hits/knocks straight down onto the gap between two close objects of different materials and
+heights: the fingers bridge the gap and only the taller one is struck; see `plan_ambiguous`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .scene import FINGER_HALF, FINGER_LEN, MAX_APERTURE, REACH, WORKSPACE_R
+from .scene import FINGER_HALF, MAX_APERTURE, REACH, WORKSPACE_R
 
 ACTION_TYPES = ('tap', 'hit', 'knock', 'scrape', 'push', 'pick_place', 'drop', 'idle')
 _MIXED_P = dict(tap=0.17, hit=0.1, knock=0.12, scrape=0.14, push=0.13, pick_place=0.13, drop=0.11,
@@ -185,11 +186,32 @@ def _rim_or_top_point(o: ObjState, rng) -> np.ndarray:
     return c
 
 
-def _strike(b: _Builder, p, yaw, depth, T_down, hover, hold, T_up):
+def _strike(b: _Builder, p, depth, T_down, hover, hold, T_up):
     """Down from `hover` above p (3,) to `depth` below it and back up (one tap)."""
     b.move(z=p[2] - depth, T=T_down)
     b.hold(hold)
     b.move(z=p[2] + hover, T=T_up)
+
+
+def _strike_params(kind: str, rng):
+    """hover height, depth below the surface [m], peak speed [m/s] and repeats of a strike."""
+    if kind == 'hit':
+        return rng.uniform(0.06, 0.11), rng.uniform(0.008, 0.015), rng.uniform(0.35, 0.6), 1
+    if kind == 'knock':
+        return (rng.uniform(0.012, 0.025), rng.uniform(0.003, 0.006), rng.uniform(0.15, 0.3),
+                int(rng.integers(2, 4)))
+    return rng.uniform(0.02, 0.05), rng.uniform(0.003, 0.008), rng.uniform(0.15, 0.35), 1
+
+
+def _strikes(b, p, kind, hover, depth, v, reps, rng):
+    """Hover above p (3,), then `reps` vertical strikes to `depth` below it."""
+    b.hold(rng.uniform(0.05, 0.15))
+    T_down = max(0.04, 1.875 * (hover + depth) / v)
+    for _ in range(reps):
+        _strike(b, p, depth, T_down, hover, rng.uniform(0.02, 0.06),
+                rng.uniform(0.08, 0.12) if kind == 'knock' else rng.uniform(0.15, 0.3))
+    return dict(point=p.round(4).tolist(), hover=round(hover, 4), depth=round(depth, 4),
+                peak_speed=round(v, 3), repeats=reps)
 
 
 def plan_tap(b, o, rng, kind='tap'):
@@ -197,26 +219,9 @@ def plan_tap(b, o, rng, kind='tap'):
     p = _rim_or_top_point(o, rng)
     yaw = rng.uniform(-np.pi, np.pi)
     ap = rng.uniform(0.0, 0.012)
-    if kind == 'hit':
-        hover, depth = rng.uniform(0.06, 0.11), rng.uniform(0.008, 0.015)
-        v = rng.uniform(0.35, 0.6)
-        reps = 1
-    elif kind == 'knock':
-        hover, depth = rng.uniform(0.012, 0.025), rng.uniform(0.003, 0.006)
-        v = rng.uniform(0.15, 0.3)
-        reps = int(rng.integers(2, 4))
-    else:
-        hover, depth = rng.uniform(0.02, 0.05), rng.uniform(0.003, 0.008)
-        v = rng.uniform(0.15, 0.35)
-        reps = 1
+    hover, depth, v, reps = _strike_params(kind, rng)
     b.transit(p[0], p[1], p[2] + hover, yaw=yaw, ap=ap)
-    b.hold(rng.uniform(0.05, 0.15))
-    T_down = max(0.04, 1.875 * (hover + depth) / v)
-    for _ in range(reps):
-        _strike(b, p, yaw, depth, T_down, hover, rng.uniform(0.02, 0.06),
-                rng.uniform(0.08, 0.12) if kind == 'knock' else rng.uniform(0.15, 0.3))
-    return dict(point=p.round(4).tolist(), hover=round(hover, 4), depth=round(depth, 4),
-                peak_speed=round(v, 3), repeats=reps)
+    return _strikes(b, p, kind, hover, depth, v, reps, rng)
 
 
 def plan_scrape(b, o, rng):
@@ -365,60 +370,37 @@ def plan_idle(b, rng):
 
 
 def plan_ambiguous(b, o, other, rng, kind='tap'):
-    """Go down between o and `other` (close, different materials) and strike o.
+    """Strike the taller object o of the ambiguous pair so that only the sound tells which one.
 
-    mode 'side': descend into the gap and strike o's side sideways; mode 'top': from above the
-    gap, tap o's top near the edge that faces the gap. kind 'knock' repeats the strike.
+    The closed fingers (side by side along tool x, together 4 * FINGER_HALF[0] = 28 mm long)
+    lie across the gap (< 10 mm), hover exactly above its middle and go straight down: the finger
+    on o's side lands on o's top edge next to the gap (2-5 mm planned depth, less than the height
+    difference, so `other` is never touched). At the onset the wrist camera (behind the fingers
+    along tool y, image x = tool x) sees the two objects left and right of the fingers.
     """
     u = other.pos[:2] - o.pos[:2]
-    dist = np.linalg.norm(u)
-    u = u / max(dist, 1e-6)
+    u = u / max(np.linalg.norm(u), 1e-6)
     u3 = np.r_[u, 0.0]
     r_o, r_x = 0.5 * o.width_along(u3), 0.5 * other.width_along(u3)
-    gap = dist - r_o - r_x
+    gap = float(np.linalg.norm(other.pos[:2] - o.pos[:2]) - r_o - r_x)
     mid = o.pos[:2] + u * (r_o + 0.5 * gap)
-    reps = int(rng.integers(2, 4)) if kind == 'knock' else 1
-    fast = kind == 'hit'
-    z_side = float(np.clip(0.45 * min(o.height, other.height), 0.008, 0.04))
-    if o.shape == 'bowl':                           # flared: strike just below the rim
-        z_side = max(o.top - 0.008, 0.008)
-    palm_clear = max(o.top, other.top) < z_side + FINGER_LEN - 0.005
-    mode = 'side' if (gap > 2 * _FINGER_SIDE + 0.008 and palm_clear and rng.random() < 0.5) \
-        else 'top'
-    yaw = np.arctan2(u[1], u[0]) - np.pi / 2        # tool y across the gap
-    hover_z = max(o.top, other.top) + rng.uniform(0.02, 0.05)
-    b.transit(mid[0], mid[1], hover_z, yaw=yaw, ap=0.0)
-    b.hold(rng.uniform(0.05, 0.15))
-    v = rng.uniform(0.35, 0.6) if fast else rng.uniform(0.12, 0.3)
-    if mode == 'side':
-        b.move(z=z_side, v=0.2)
-        hit = o.pos[:2] + u * (r_o + _FINGER_SIDE - rng.uniform(0.003, 0.006))
-        for _ in range(reps):
-            T = max(0.05, 1.875 * np.linalg.norm(hit - mid) / v)
-            b.move(x=hit[0], y=hit[1], T=T)
-            b.hold(rng.uniform(0.02, 0.05))
-            b.move(x=mid[0], y=mid[1], T=max(0.08, T))
-        b.move(z=hover_z, T=0.3)
-    else:
-        inset = 0.003 if o.shape in ('cup', 'bowl') else rng.uniform(0.008, 0.014)  # rims
-        p = np.r_[o.pos[:2] + u * max(r_o - inset, 0.0), o.top]
-        depth = rng.uniform(0.003, 0.008)
-        T = max(0.05, 1.875 * (hover_z - p[2] + depth) / v)
-        for _ in range(reps):
-            b.move(x=p[0], y=p[1], z=p[2] - depth, T=T)
-            b.hold(rng.uniform(0.02, 0.05))
-            b.move(x=mid[0], y=mid[1], z=hover_z, T=max(0.1, T))
-    return dict(mode=mode, ambiguous=True, pair=[o.id, other.id], gap=round(float(gap), 4),
-                repeats=reps)
+    hover, _, v, reps = _strike_params(kind, rng)
+    depth = min(rng.uniform(0.002, 0.005), 0.5 * (o.top - other.top))
+    p = np.r_[mid, o.top]
+    b.transit(mid[0], mid[1], o.top + hover, yaw=np.arctan2(u[1], u[0]), ap=0.0)
+    params = _strikes(b, p, kind, hover, depth, v, reps, rng)
+    params['point'] = np.r_[mid - u * FINGER_HALF[0], o.top].round(4).tolist()   # finger tip
+    return dict(params, mode='gap', ambiguous=True, pair=[o.id, other.id], gap=round(gap, 4))
 
 
 def schedule(scenario: str, n_actions, objects: list, rng, pair=()) -> list:
     """The action sequence of an episode: list of (type, target id)."""
     ids = [o.id for o in objects]
     if scenario == 'ambiguous':
-        n = int(n_actions) if n_actions is not None else int(rng.integers(3, 6))
+        n = int(n_actions) if n_actions is not None else int(rng.integers(3, 7))
         kinds = rng.choice(['tap', 'tap', 'knock', 'hit'], size=n)
-        return [(str(k), int(rng.choice(pair))) for k in kinds]
+        tall = max((o for o in objects if o.id in pair), key=lambda o: o.size[2]).id
+        return [(str(k), int(tall)) for k in kinds]
     n = int(n_actions) if n_actions is not None else int(rng.integers(4, 9))
     names = list(_MIXED_P)
     p = np.array([_MIXED_P[k] for k in names])
@@ -446,8 +428,9 @@ def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=
     params = {}
     if pair and target in pair and kind in ('tap', 'hit', 'knock') and all(
             objects[i].on_table for i in pair):
-        other = objects[pair[0] if target == pair[1] else pair[1]]
-        params = plan_ambiguous(b, objects[target], other, rng, kind)
+        o, other = sorted((objects[i] for i in pair), key=lambda s: -s.top)   # strike the taller
+        target = o.id
+        params = plan_ambiguous(b, o, other, rng, kind)
     elif kind in ('tap', 'hit', 'knock'):
         params = plan_tap(b, objects[target], rng, kind)
     elif kind == 'scrape':

@@ -196,6 +196,25 @@ _APPEARANCE: dict[str, dict[str, float]] = {
 }
 
 
+# Surface finish: physical, so it is informative but not decisive (ranges overlap). Specular and
+# shininess of MuJoCo's Phong model, reflectance of its mirror term. Polished metal and glass are
+# glossy, glazed ceramic and plastic satin, wood/cardboard/foam/fabric matte; painted metal and
+# matte-finished plastic fall into the middle.
+# material -> ((specular lo, hi), (shininess lo, hi), (reflectance lo, hi))
+_FINISH: dict[str, tuple[tuple, tuple, tuple]] = {
+    'metal':     ((0.5, 1.0), (0.5, 1.0), (0.05, 0.35)),
+    'glass':     ((0.6, 1.0), (0.7, 1.0), (0.05, 0.25)),
+    'ceramic':   ((0.35, 0.8), (0.4, 0.9), (0.0, 0.12)),
+    'plastic':   ((0.2, 0.7), (0.2, 0.8), (0.0, 0.08)),
+    'wood':      ((0.05, 0.35), (0.05, 0.4), (0.0, 0.03)),
+    'cardboard': ((0.0, 0.15), (0.0, 0.2), (0.0, 0.0)),
+    'foam':      ((0.0, 0.1), (0.0, 0.15), (0.0, 0.0)),
+    'fabric':    ((0.0, 0.1), (0.0, 0.15), (0.0, 0.0)),
+    'table':     ((0.05, 0.3), (0.05, 0.3), (0.0, 0.0)),
+    'gripper':   ((0.4, 0.7), (0.4, 0.7), (0.0, 0.1)),
+}
+
+
 def appearance_distribution(material: str) -> list[tuple[float, tuple, tuple, tuple, tuple]]:
     """The colour mixture of a material: list of (weight, rgb_mean, rgb_std, texture_names,
     alpha_range), weights summing to 1."""
@@ -208,12 +227,14 @@ def appearance_distribution(material: str) -> list[tuple[float, tuple, tuple, tu
 
 
 def sample_appearance(material: str, rng: np.random.Generator) -> dict:
-    """Draw an appearance: dict(rgba=[r, g, b, a] floats in [0, 1], texture=str, family=str)."""
+    """Draw an appearance: dict(rgba=[r, g, b, a] floats in [0, 1], texture=str, family=str,
+    specular, shininess, reflectance floats in [0, 1] (surface finish))."""
     fams = list(_APPEARANCE[get_material(material).name].items())
     w = np.array([f[1] for f in fams])
     fam = fams[int(rng.choice(len(fams), p=w / w.sum()))][0]
     mean, std, tex, (a0, a1) = _FAMILIES[fam]
     rgb = np.clip(rng.normal(mean, std), 0.0, 1.0)
     alpha = float(rng.uniform(a0, a1)) if a1 > a0 else a0
+    spec, shin, refl = (float(rng.uniform(lo, hi)) for lo, hi in _FINISH[get_material(material).name])
     return {'rgba': [float(c) for c in rgb] + [alpha], 'texture': str(rng.choice(tex)),
-            'family': fam}
+            'family': fam, 'specular': spec, 'shininess': shin, 'reflectance': refl}

@@ -26,8 +26,11 @@ import numpy as np
 from . import materials as mat
 
 SHAPES = ('box', 'cylinder', 'cup', 'bowl', 'plate', 'sphere', 'stick')
-# Shapes that stay where they are put (used for the ambiguous pair).
-STABLE_SHAPES = ('box', 'cylinder', 'cup', 'bowl', 'plate')
+# The ambiguous pair: shapes with a flat top or a rim, upright, side by side with a small gap
+# (the closed finger pair, 28 mm long, bridges it and lands on the taller one's edge).
+PAIR_SHAPES = ('box', 'cylinder', 'cup', 'bowl')
+PAIR_GAP = (0.004, 0.010)     # gap between the facing surfaces [m]
+PAIR_MIN_DZ = 0.012           # least height difference of the pair [m]
 
 TABLE_ID, GRIPPER_ID, IGNORE_ID = 0, -1, -2          # sound ids of non-object geoms
 GRIPPER_LABEL = 255                                   # label-image value of the gripper
@@ -70,6 +73,7 @@ class ObjectSpec:
     texture: str
     geoms: list = field(default_factory=list)   # dicts: type, size, pos, quat (wxyz)
     mass: float = 0.0            # [kg]
+    finish: tuple = (0.3, 0.3, 0.0)   # (specular, shininess, reflectance) of the surface
 
     @property
     def name(self) -> str:
@@ -210,7 +214,8 @@ def _sample_object(k: int, rng, shape=None, material=None) -> ObjectSpec:
     app = mat.sample_appearance(material, rng)
     spec = ObjectSpec(id=k, shape=shape, material=material, size=size, position=np.zeros(3),
                       yaw=float(rng.uniform(-np.pi, np.pi)), rgba=list(map(float, app['rgba'])),
-                      texture=str(app.get('texture', 'flat')), geoms=geoms)
+                      texture=str(app.get('texture', 'flat')), geoms=geoms,
+                      finish=(app['specular'], app['shininess'], app['reflectance']))
     # Mass: solid objects from density x volume; closed shapes of `hollow` materials (tins, glass
     # jars, plastic and cardboard boxes) as thin shells: density x wall x surface area. Results
     # outside [MIN_MASS, MAX_MASS] are clipped so objects stay graspable and simulable.
@@ -253,16 +258,21 @@ def sample_objects(rng: np.random.Generator, scenario: str):
             if _place(objs, rng, []):
                 return objs, ()
     if scenario == 'ambiguous':
+        # Two different materials side by side; which one is taller (the one the gripper strikes)
+        # is random, so both materials are heard as targets across episodes.
         while True:
             m_a, m_b = rng.choice(mat.OBJECT_MATERIALS, size=2, replace=False)
-            a = _sample_object(1, rng, shape=str(rng.choice(STABLE_SHAPES)), material=str(m_a))
-            b = _sample_object(2, rng, shape=str(rng.choice(STABLE_SHAPES)), material=str(m_b))
-            gap = rng.uniform(0.02, 0.06)                      # surface gap [m]
+            a, b = (_sample_object(k, rng, shape=str(rng.choice(PAIR_SHAPES)), material=str(m))
+                    for k, m in ((1, m_a), (2, m_b)))
+            if abs(a.size[2] - b.size[2]) < PAIR_MIN_DZ:
+                continue
+            gap = rng.uniform(*PAIR_GAP)
             direction = rng.uniform(-np.pi, np.pi)
             u = np.array([np.cos(direction), np.sin(direction)])
-            # Axis-aligned with the gap direction: rotate both so a face (or round side) faces it.
+            # Body x along the gap direction: a box face, or the middle of a cup/bowl stave (a
+            # flat face; staves stick out at their corners), faces the gap, so the gap is exact.
             for o in (a, b):
-                o.yaw = direction if o.shape == 'box' else o.yaw
+                o.yaw = direction
             ha, hb = a.size[0] / 2, b.size[0] / 2                # half extents along u
             centre = rng.uniform(-0.04, 0.04, 2)
             a.position = np.r_[centre - u * (ha + gap / 2), a.size[2] / 2]
@@ -334,8 +344,9 @@ def build_mjcf(objects: list, rng: np.random.Generator, timestep: float = 0.001)
     for o in objects:
         assets.append(_texture_xml(f'tex_{o.id}', o.texture, o.rgba, rng))
         assets.append(f'<material name="mat_{o.id}" texture="tex_{o.id}" texuniform="true" '
-                      f'texrepeat="{_texrepeat(o.texture, u)}" specular="{u(0.1, 0.6):.2f}" '
-                      f'shininess="{u(0.1, 0.7):.2f}" rgba="1 1 1 {o.rgba[3]:.3g}"/>')
+                      f'texrepeat="{_texrepeat(o.texture, u)}" specular="{o.finish[0]:.2f}" '
+                      f'shininess="{o.finish[1]:.2f}" reflectance="{o.finish[2]:.2f}" '
+                      f'rgba="1 1 1 {o.rgba[3]:.3g}"/>')
         q_body = _quat_axis_angle([0, 0, 1], o.yaw)
         geoms = []
         contact = _contact_params(o.material)
