@@ -354,12 +354,39 @@ class Demo:
                                       ['mixed', 'ambiguous'], overwrite=True, quiet=args.quiet,
                                       prefix='demo', **_sim_options(args))
         print_summary(summaries, args.out / 'episodes')
-        report = write_report([s['bag'] for s in summaries], args.out / 'report')
+        bags = [s['bag'] for s in summaries]
+        report = write_report(bags, args.out / 'report')
         print(f'report: {report}')
         html = report.with_suffix('.html')
         if html.exists():
             print(f'open in a browser: file://{html.resolve()}')
+        for title, run in (('sounding-object detector', Demo.detector),
+                           ('contact-sound predictor', Demo.predictor)):
+            print(f'--- {title}')
+            for line in run(bags, args):
+                print(line)
         return 0
+
+    @staticmethod
+    def detector(bags, args) -> list[str]:
+        """The detector live on the sim robot (real nodes on loopback DDS): detections vs truth."""
+        from hearing_hands_ros.paths import model_path
+        model = model_path('sounding_object_detector.onnx')
+        if not model.is_file():
+            return [f'skipped: no shipped detector model at {model}']
+        from hearing_hands_ros.eval.detector import demo_live
+        return [f'wrote {p}' for p in demo_live(args.out / 'detector', model, seed=args.seed)]
+
+    @staticmethod
+    def predictor(bags, args) -> list[str]:
+        """Predict each planned motion's sound before it runs; compare with the recording."""
+        from hearing_hands_ros.planner import default_model_path
+        model = default_model_path()
+        if not model.is_file():
+            return [f'skipped: no shipped predictor model at {model}']
+        from hearing_hands_ros.eval.predictor import demo_side_by_side
+        files = demo_side_by_side(bags, args.out / 'predictor', model)
+        return [f'wrote {len(files)} files (spectrograms + WAVs) to {args.out / "predictor"}']
 
 
 if __name__ == '__main__':
