@@ -45,14 +45,14 @@ def test_bad_messages_are_dropped_and_reported(harness):
     now = h.now_ns()
     # audio before any AudioInfo
     h.pub_audio.publish(rc.audio_chunk_msg(np.zeros(512, np.float32), now))
-    assert h.wait_for(lambda: h.node.diag.input_errors['audio_info_missing'] >= 1, 3.0)
+    assert h.wait_for(lambda: h.node.diag.input_errors['audio_info_missing'] >= 1, 20.0)
     # mp3 AudioInfo: clear error naming the fix
     h.pub_info.publish(AudioInfo(channels=1, sample_rate=SR, sample_format='S16LE', bitrate=0,
                                  coding_format='mp3'))
-    assert h.wait_for(lambda: h.node.diag.input_errors['bad_audio_info'] >= 1, 3.0)
+    assert h.wait_for(lambda: h.node.diag.input_errors['bad_audio_info'] >= 1, 20.0)
     assert 'format:=wave' in h.diag_values()['message']
     h.pub_info.publish(rc.audio_info_msg(SR))
-    assert h.wait_for(lambda: h.node.fmt is not None, 3.0)
+    assert h.wait_for(lambda: h.node.fmt is not None, 20.0)
     # odd-sized audio, stamps backwards and far in the future
     odd = AudioDataStamped(header=rc.header(now), audio=AudioData(data=array.array('B', bytes(513))))
     h.pub_audio.publish(odd)
@@ -68,12 +68,12 @@ def test_bad_messages_are_dropped_and_reported(harness):
     assert h.diag_values()['level'] == h.node.diag.WARN
     # AudioInfo changing mid-stream: reported, history reset, stream continues at the new rate
     h.pub_info.publish(rc.audio_info_msg(48000))
-    assert h.wait_for(lambda: errs['audio_info_changed'] >= 1, 3.0)
+    assert h.wait_for(lambda: errs['audio_info_changed'] >= 1, 20.0)
     h.pub_info.publish(rc.audio_info_msg(SR))
-    assert h.wait_for(lambda: errs['audio_info_changed'] >= 2, 3.0)
+    assert h.wait_for(lambda: errs['audio_info_changed'] >= 2, 20.0)
     # the node still works: a good event is detected
     _, onsets = h.stream(1.0, impacts_s=(0.4,), t0_ns=h.now_ns() + 10**8)
-    assert h.wait_for(lambda: len(h.got['det']) >= 1, 5.0), h.diag_values()
+    assert h.wait_for(lambda: len(h.got['det']) >= 1, 20.0), h.diag_values()
     assert abs(rc.stamp_to_ns(h.got['det'][-1][0].header.stamp) - onsets[0]) < 10_000_000
 
 
@@ -91,5 +91,5 @@ def test_stale_frames_drop_the_event_not_the_node(harness):
             x[100:] += 0.5 * np.exp(-np.arange(412) / 800) * np.sin(np.arange(412) * 0.7)
         h.pub_audio.publish(rc.audio_chunk_msg(x, t0 + c * 32_000_000))
         time.sleep(0.005)
-    assert h.wait_for(lambda: h.node.diag.input_errors['stale_frame'] >= 1, 3.0), h.diag_values()
+    assert h.wait_for(lambda: h.node.diag.input_errors['stale_frame'] >= 1, 20.0), h.diag_values()
     assert not h.got['det']

@@ -43,6 +43,9 @@ class Harness:
     """The detector node + a 'robot' node publishing/receiving, spun by one executor thread."""
 
     def __init__(self, domain_id: int, params: dict):
+        # A loaded test machine may drop some best-effort camera frames (as a real subscriber
+        # would); pairing tolerance wide enough that a few lost frames do not lose the event.
+        params = {'max_frame_age_s': 0.5, **params}
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=domain_id)
         from hearing_hands_ros.nodes.sounding_object_detector import SoundingObjectDetector as N
