@@ -144,6 +144,7 @@ class SimRobot(Node):
         """Publish one episode. Each event goes out when the node clock reaches its time (scaled
         by ``speed``); an audio chunk, like a real microphone's, once its last sample is due."""
         start_ns = self.get_clock().now().nanoseconds
+        self.episode_start_ns = start_ns      # stamp of episode time 0 (for tools and demos)
         wall0 = time.perf_counter()
         info = dict(world.camera_info(), frame_id=self.p.camera_frame_id)
         self.diag.set_value('state', f'playing episode {episode} (seed {self.p.seed + episode})')

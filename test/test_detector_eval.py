@@ -1,0 +1,36 @@
+"""Detector evaluation helpers: geometry baselines and the live demo on real nodes."""
+import numpy as np
+
+from hearing_hands_ros.eval.detector import demo_live, nearest_gripper
+
+
+def _region(y0, y1, x0, x1, shape=(40, 40)):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return {'mask': m, 'score': 0.0}
+
+
+def test_nearest_gripper_by_centroid_and_by_pixel_can_disagree():
+    """A big region whose edge touches the contact point vs a small one centred near it."""
+    big = _region(0, 40, 21, 40)          # edge at x=21, centroid far right
+    small = _region(14, 26, 10, 18)       # centroid at (14, 20), edge 2 px from the point
+    uv = np.array([20.0, 20.0])
+    by_centroid = nearest_gripper([big, small], uv, 'centroid')
+    by_pixel = nearest_gripper([big, small], uv, 'pixel')
+    assert by_centroid[0]['mask'] is small['mask']
+    assert by_pixel[0]['mask'] is big['mask']
+    assert by_centroid[0]['score'] >= by_centroid[1]['score']
+
+
+def test_demo_live_runs_real_nodes_and_writes_pictures(tmp_path, monkeypatch):
+    from test_detector_node import make_model
+    monkeypatch.setenv('ROS_DOMAIN_ID', '64')
+    model = make_model(tmp_path / 'det.onnx')
+    files = demo_live(tmp_path / 'demo', model, seed=5, n_actions=2, speed=2.0)
+    names = {f.name for f in files}
+    assert 'detections.md' in names
+    text = (tmp_path / 'demo' / 'detections.md').read_text()
+    assert 'detection arrays from' in text
+    if 'detections.png' in names:
+        import cv2
+        assert cv2.imread(str(tmp_path / 'demo' / 'detections.png')) is not None
