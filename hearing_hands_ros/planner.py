@@ -25,21 +25,15 @@ import numpy as np
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import detect_onsets
 from hearing_hands_ros.models import predictor as P
+from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.runtime import ModelError, load_bundle
 
 MODEL_NAME = 'contact_sound_predictor'
 
 
 def default_model_path() -> Path:
-    """The shipped model: the installed share folder, else the source tree's models/."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        p = Path(get_package_share_directory('hearing_hands_ros')) / 'models' / f'{MODEL_NAME}.onnx'
-        if p.is_file():
-            return p
-    except Exception:  # noqa: BLE001 - no ROS, or package not installed
-        pass
-    return Path(__file__).resolve().parents[1] / 'models' / f'{MODEL_NAME}.onnx'
+    """The shipped model (source checkout's models/, else the installed share folder)."""
+    return model_path(f'{MODEL_NAME}.onnx')
 
 
 @dataclass

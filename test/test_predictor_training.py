@@ -1,0 +1,46 @@
+"""The predictor's whole offline pipeline on one tiny simulated episode: rosbag -> windows ->
+every training stage -> export -> Planner prediction. Tiny step counts: behaviour, not quality."""
+import json
+
+import numpy as np
+import pytest
+
+from hearing_hands_ros.cli import main
+from hearing_hands_ros.data.bags import write_episode
+from hearing_hands_ros.sim.world import SimConfig, SoundWorld
+
+
+@pytest.fixture(scope='module')
+def bags(tmp_path_factory):
+    out = tmp_path_factory.mktemp('bags')
+    write_episode(SoundWorld(SimConfig(seed=4, n_actions=2, width=64, height=64)), out, 'episode_0000')
+    return out
+
+
+def test_train_export_predict(bags, tmp_path):
+    run = tmp_path / 'run'
+    rc = main(['train', 'predictor', '--data', str(bags), '--out', str(run), '--holdout-combos', '',
+               '--vocoder-steps', '2', '--flow-steps', '2', '--reflow-pairs', '2',
+               '--reflow-steps', '2', '--regression-steps', '2', '--judge-steps', '2',
+               '--teacher-steps', '2', '--batch', '2', '--channels', '8,8,8', '--threads', '1',
+               '--no-progress'])
+    assert rc == 0
+    log = (run / 'log.csv').read_text().splitlines()
+    assert {line.split(',')[0] for line in log[1:]} >= {'vocoder', 'flow', 'reflow', 'regression'}
+    model = tmp_path / 'm' / 'contact_sound_predictor'
+    assert main(['export', 'predictor', '--run', str(run), '--out', str(model)]) == 0
+    meta = json.loads(model.with_suffix('.json').read_text())
+    assert meta['kind'] == 'predictor' and meta['sample_rate'] == 16000
+
+    from hearing_hands_ros.data.bags import read_episode
+    from hearing_hands_ros.planner import Planner
+    from hearing_hands_ros.trajectory import Trajectory
+    ep = read_episode(bags / 'episode_0000')
+    stamp, times_ns, pos, quat = ep.paths[0]
+    path = Trajectory.from_stamps_ns(times_ns, pos, quat, origin_ns=times_ns[0])
+    planner = Planner(model.with_suffix('.onnx'), backend='cpu')
+    preds = planner.predict([path, path], ep.images[0])
+    assert len(preds) == 2
+    assert preds[0].sample_rate == 16000 and np.isfinite(preds[0].audio).all()
+    assert len(preds[0].audio) >= int(path.duration * 16000)
+    np.testing.assert_allclose(preds[0].audio, preds[1].audio, atol=1e-5)   # same noise, same path
