@@ -31,7 +31,7 @@ from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import log_mel
 from hearing_hands_ros.models import predictor as P
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 ARRAYS = ('traj', 'image', 'crops', 'mel', 'audio', 'valid')
 NO_MATERIAL = 'none'
 
@@ -161,7 +161,7 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
         out['mel'].append(log_mel(seg, cfg.sample_rate, cfg.n_mels, cfg.n_fft, cfg.hop).astype(np.float16))
         out['audio'].append(np.round(np.clip(seg, -1, 1) * 32767).astype(np.int16))
         out['valid'].append(valid)
-        meta.append(dict(episode=ep.path.name, start_ns=int(times_ns[0]), start=round(t0, 5),
+        meta.append(dict(episode=ep.path.name, bag=str(ep.path), start_ns=int(times_ns[0]), start=round(t0, 5),
                          duration=round(traj.duration, 4),
                          action=act['type'] if act else 'unknown',
                          material=obj['material'] if obj else NO_MATERIAL,

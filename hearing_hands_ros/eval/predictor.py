@@ -290,7 +290,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data', nargs='+', required=True, help='held-out rosbag2 episodes (folders)')
     p.add_argument('--model', default=None, help='predictor bundle (default: the shipped model)')
     p.add_argument('--run', default=None,
-                   help='training run .pt with the baselines and judge (default: MODEL.pt)')
+                   help='training run .pt with the baselines and judge (default: MODEL.pt, which '
+                        'holds them only when exported with --with-baselines)')
     p.add_argument('--train-data', nargs='+', default=None,
                    help='training bags for the retrieval baseline (default: the bags recorded in '
                         'the model metadata)')
@@ -319,6 +320,10 @@ def run(args) -> int:
     if not run_path.exists():
         raise UserError(f'baselines checkpoint {run_path} not found; pass --run RUN/predictor.pt')
     nets = load_run(run_path)
+    missing = [k for k in ('teacher', 'regression', 'vocoder', 'judge') if nets.get(k) is None]
+    if missing:
+        raise UserError(f'{run_path} lacks {", ".join(missing)} (the shipped bundle keeps only the '
+                        f'student): pass --run RUN/predictor.pt, or export with --with-baselines')
     cfg = nets['cfg']
     cache = args.cache or str(Path(args.json).parent / 'cache')
     test = D.load_windows(args.data, cfg, cache_dir=cache, progress=not args.no_progress)
@@ -373,7 +378,8 @@ def run(args) -> int:
     judge = nets['judge']
     meta = [test.meta[i] for i in idx]
     nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50, 'regression': 1, 'retrieval': 0}
-    result = dict(episodes=sorted({m['episode'] for m in meta}), windows=len(idx), methods={})
+    bags = sorted({m.get('bag', m['episode']) for m in meta})
+    result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if m['material'] != D.NO_MATERIAL
               and f"{m['material']}:{m['shape']}" not in seen]
     for m in methods:

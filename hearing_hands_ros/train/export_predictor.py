@@ -6,7 +6,7 @@ Writes ``NAME.onnx`` (velocity network of the few-step student, or the teacher w
 ``--net teacher``, plus the vocoder: see ``models.predictor.ExportGraph``), ``NAME.json``
 (metadata the loaders validate: sample rate, frame rate, feature layout, default steps and
 guidance, camera rig, sound prototypes, training-data summary, metrics) and ``NAME.pt`` (the run's
-nets in float16: the ``torch`` backend and the evaluation's baselines).
+nets in float16: the ``torch`` backend; with ``--with-baselines`` also the evaluation's baselines).
 """
 from __future__ import annotations
 
@@ -34,10 +34,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--steps', type=int, default=None, help='default steps (student 2, teacher 25)')
     p.add_argument('--guidance', type=float, default=None, help='default CFG (student 1, teacher 4.5)')
     p.add_argument('--metrics', type=Path, default=None, help='evaluation JSON to embed')
+    p.add_argument('--with-baselines', action='store_true',
+                   help='also keep the teacher and regression nets in NAME.pt (bigger bundle; by '
+                        'default evaluate takes them from the run: --run RUN/predictor.pt)')
 
 
 def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None = None,
-           guidance: float | None = None, metrics: dict | None = None) -> Path:
+           guidance: float | None = None, metrics: dict | None = None,
+           baselines: bool = False) -> Path:
     from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.train.predictor import load_run, save_run
     if not run_pt.is_file():
@@ -71,7 +75,11 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                                  ('bags', 'episodes', 'windows', 'seconds', 'combos',
                                   'holdout_combos', 'materials', 'actions')},
                   parameters=summary.get('parameters', {}), metrics=metrics or {})
-    keep = {k: nets.get(k) for k in ('vocoder', 'teacher', 'student', 'regression', 'judge')}
+    # the shipped .pt holds what the torch backend and the planner need (float16); the 25-step
+    # teacher and the regression baseline only serve the evaluation, which can read the run
+    names = ('vocoder', 'teacher', 'student', 'regression', 'judge') if baselines else \
+        ('vocoder', 'student' if distilled else 'teacher', 'judge')
+    keep = {k: nets.get(k) for k in names}
     save_run(out.with_suffix('.pt'), cfg, keep, summary, half=True)
     return onnx_path
 
@@ -103,7 +111,7 @@ def tiny_bundle(out: Path, seed: int = 0, steps: int = 2) -> Path:
     run_pt = out.parent / f'{out.name}_run.pt'
     save_run(run_pt, cfg, nets, dict(camera=camera, prototypes=protos, bags=[], episodes=[],
                                      windows=0, combos=[], holdout_combos=[]))
-    path = export(run_pt, out, 'student', steps=steps)
+    path = export(run_pt, out, 'student', steps=steps, baselines=True)
     run_pt.unlink()
     return path
 
@@ -112,7 +120,7 @@ def run(args) -> int:
     run_pt = args.run / 'predictor.pt' if args.run.is_dir() else args.run
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     path = export(run_pt, args.out, args.net, args.steps, args.guidance,
-                  metrics.get('methods') if metrics else None)
+                  metrics.get('methods') if metrics else None, args.with_baselines)
     size = sum(p.stat().st_size for p in (path, path.with_suffix('.json'), path.with_suffix('.pt')))
     print(f'wrote {path} (+ .json, .pt): {size / 1e6:.1f} MB')
     return 0
