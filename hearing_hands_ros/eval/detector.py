@@ -276,12 +276,48 @@ def run(args) -> int:
 
 # --- live demo (make demo) -----------------------------------------------------------------------
 def demo_live(out_dir: Path, model: Path, seed: int = 0, n_actions: int = 4,
-              scenario: str = 'ambiguous', speed: float = 1.0, domain_id: int = 42) -> list[Path]:
+              scenarios: tuple[str, ...] = ('ambiguous', 'mixed'), speed: float = 2.0,
+              domain_id: int = 42) -> list[Path]:
     """Run ``sim_robot`` and ``sounding_object_detector`` (with ``model``) as real nodes on loopback
-    DDS in this process for one episode; write ``detections.png`` (each detection: the frame at
-    the onset, the top candidate's box and score, the truly struck object outlined in yellow) and
-    ``detections.md``. The ground truth comes from replaying the same seed offline (the simulator
-    is deterministic); it is used for the overlay and the hit/miss column only."""
+    DDS in this process, one short episode per scenario (default: an ambiguous one, then a mixed
+    one); write ``detections.png`` (each detection: the frame at the onset, the top candidate's
+    box and score, the truly struck object outlined in yellow) and ``detections.md``. The ground
+    truth comes from replaying the same seed offline (the simulator is deterministic); it is used
+    for the overlay and the hit/miss column only."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tiles, rows, summary = [], [], []
+    for scenario in scenarios:
+        t, r, n_det, n_contacts = _demo_episode(model, scenario, seed, n_actions, speed, domain_id)
+        tiles += t
+        rows += [(scenario,) + row for row in r]
+        summary.append(f'{scenario}: {n_det} detection arrays from {n_contacts} ground-truth '
+                       f'object contacts, top detection on the struck object in '
+                       f'{sum(row[4] == "hit" for row in r)} of {len(r)} shown')
+    written = []
+    if tiles:
+        per_row = 4
+        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % per_row)
+        grid = np.concatenate([np.concatenate(tiles[i:i + per_row], axis=1)
+                               for i in range(0, len(tiles), per_row)], axis=0)
+        png = out_dir / 'detections.png'
+        cv2.imwrite(str(png), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        written.append(png)
+    md = out_dir / 'detections.md'
+    md.write_text(
+        f'# Sounding-object detector, live on sim_robot (seed {seed})\n\n'
+        + ''.join(f'- {line}.\n' for line in summary) +
+        '\nBox: top detection (green hit, red miss); yellow outline: the struck object (ground '
+        'truth, replayed offline).\n\n![detections](detections.png)\n\n'
+        '| scenario | t [s] | struck material | kind | top score | result |\n|---|---|---|---|---|---|\n'
+        + ''.join(f'| {sc} | {t:.2f} | {m} | {k} | {s:.2f} | {r} |\n' for sc, t, m, k, s, r in rows))
+    written.append(md)
+    return written
+
+
+def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: float,
+                  domain_id: int):
+    """One live episode: returns (tiles, rows, detection arrays, ground-truth contacts)."""
     import os
     import threading
     import time
@@ -301,8 +337,6 @@ def demo_live(out_dir: Path, model: Path, seed: int = 0, n_actions: int = 4,
 
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     domain = int(os.environ.get('ROS_DOMAIN_ID', domain_id))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     params = dict(scenario=scenario, seed=int(seed), episodes=1, n_actions=int(n_actions),
@@ -373,24 +407,4 @@ def demo_live(out_dir: Path, model: Path, seed: int = 0, n_actions: int = 4,
                     cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
         tiles.append(img)
         rows.append((t, near['materials'][0], near['kind'], score, 'hit' if hit else 'miss'))
-    written = []
-    if tiles:
-        per_row = 4
-        tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % per_row)
-        grid = np.concatenate([np.concatenate(tiles[i:i + per_row], axis=1)
-                               for i in range(0, len(tiles), per_row)], axis=0)
-        png = out_dir / 'detections.png'
-        cv2.imwrite(str(png), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        written.append(png)
-    md = out_dir / 'detections.md'
-    hits = sum(r[4] == 'hit' for r in rows)
-    md.write_text(
-        f'# Sounding-object detector, live on sim_robot ({scenario}, seed {seed})\n\n'
-        f'{len(detections)} detection arrays from {len(contacts)} ground-truth object contacts; '
-        f'top detection on the struck object: {hits} of {len(rows)} shown.\n'
-        'Box: top detection (green hit, red miss); yellow outline: the struck object (ground '
-        'truth, replayed offline).\n\n![detections](detections.png)\n\n'
-        '| t [s] | struck material | kind | top score | result |\n|---|---|---|---|---|\n'
-        + ''.join(f'| {t:.2f} | {m} | {k} | {s:.2f} | {r} |\n' for t, m, k, s, r in rows))
-    written.append(md)
-    return written
+    return tiles, rows, len(detections), len(contacts)
