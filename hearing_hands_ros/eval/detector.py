@@ -323,7 +323,7 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
     import time
 
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
@@ -351,17 +351,19 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
     tap.create_subscription(Detection2DArray, 'sounding_objects', detections.append, 50)
     tap.create_subscription(Image, 'wrist_camera/image_raw',
                             lambda m: frames.__setitem__(rc.stamp_to_ns(m.header.stamp), m), SENSOR_QOS)
-    ex = MultiThreadedExecutor(num_threads=4, context=ctx)
-    for n in (sim, det, tap):
+    # One single-threaded executor per node: rclpy's MultiThreadedExecutor spends most of its
+    # time re-scanning its futures when three busy nodes share it (measured with py-spy).
+    executors = [SingleThreadedExecutor(context=ctx) for _ in range(3)]
+    for ex, n in zip(executors, (sim, det, tap)):
         ex.add_node(n)
-    spin = threading.Thread(target=ex.spin, daemon=True)
-    spin.start()
+        threading.Thread(target=ex.spin, daemon=True).start()
     try:
         while not sim.done_future.done():
             time.sleep(0.1)
         time.sleep(1.5)                     # the last events' audio windows and inference
     finally:
-        ex.shutdown(timeout_sec=2)
+        for ex in executors:
+            ex.shutdown(timeout_sec=2)
         det.close()
         sim.close()
         for n in (sim, det, tap):
