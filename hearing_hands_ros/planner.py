@@ -92,6 +92,7 @@ def nearest_prototype(desc: np.ndarray, protos: dict, key: str) -> str:
 
 
 def peak_level_db(x: np.ndarray, frame: int = 160) -> float:
+    """Peak over 10 ms frames of the RMS level [dBFS]."""
     n = len(x) // frame * frame
     if n == 0:
         return -120.0

@@ -36,6 +36,7 @@ from scipy.signal import hilbert
 from torch import nn
 
 from hearing_hands_ros.audio import detect_onsets, log_mel, stft_mag
+from hearing_hands_ros.planner import peak_level_db
 
 HELP = 'evaluate the contact-sound predictor on held-out episodes against baselines'
 METRICS = ('stft_distance', 'envelope_distance', 'onset_f1', 'onset_error_ms',
@@ -123,15 +124,6 @@ def envelope(x: np.ndarray, sr: int = 16000, smooth_s: float = 0.005) -> np.ndar
 def envelope_distance(pred: np.ndarray, real: np.ndarray, sr: int = 16000) -> float:
     n = min(len(pred), len(real))
     return float(np.sqrt(np.mean((envelope(pred[:n], sr) - envelope(real[:n], sr)) ** 2)))
-
-
-def peak_level_db(x: np.ndarray, frame: int = 160) -> float:
-    """Peak over 10 ms frames of the RMS level [dBFS]."""
-    n = len(x) // frame * frame
-    if n == 0:
-        return -120.0
-    rms = np.sqrt(np.mean(x[:n].reshape(-1, frame).astype(np.float64) ** 2, axis=1))
-    return float(20 * np.log10(rms.max() + 1e-6))
 
 
 def match_onsets(pred: np.ndarray, true: np.ndarray, tol: float = TOL_S):
