@@ -87,7 +87,8 @@ grep -q hearing_hands_env.sh "$VENV/bin/activate" || echo ". $ACT_HOOK" >> "$VEN
 PKG_SHA=$(sha256sum setup.py setup.cfg | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$VENV/.package.sha" 2>/dev/null)" != "$PKG_SHA" ]; then
   say "installing hearing_hands_ros (editable)"
-  python -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "^WARNING: Location" || true
+  python -m pip install -q --no-deps --no-build-isolation -e . >"$VENV/package-install.log" 2>&1 \
+    || { cat "$VENV/package-install.log" >&2; echo "[setup] installing the package failed" >&2; exit 1; }
   echo "$PKG_SHA" > "$VENV/.package.sha"
 fi
 . "$ACT_HOOK"
