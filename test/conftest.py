@@ -18,3 +18,14 @@ def ros_domain(monkeypatch):
         monkeypatch.setenv('ROS_DOMAIN_ID', str(domain_id))
         return domain_id
     return set_domain
+
+
+@pytest.fixture(scope='session')
+def bags(tmp_path_factory):
+    """One tiny recorded sound-world episode (2 actions, 64x64 camera), simulated once per run and
+    shared by the tests that need a real rosbag (predictor data set and training pipeline)."""
+    from hearing_hands_ros.data.bags import write_episode
+    from hearing_hands_ros.sim.world import SimConfig, SoundWorld
+    out = tmp_path_factory.mktemp('bags')
+    write_episode(SoundWorld(SimConfig(seed=4, n_actions=2, width=64, height=64)), out, 'episode_0000')
+    return out

@@ -5,19 +5,9 @@ only carries it through as metadata, so it must equal the truth value, unscaled.
 import json
 
 import numpy as np
-import pytest
 
 from hearing_hands_ros.data import predictor_dataset as D
-from hearing_hands_ros.data.bags import write_episode
 from hearing_hands_ros.models import predictor as P
-from hearing_hands_ros.sim.world import SimConfig, SoundWorld
-
-
-@pytest.fixture(scope='module')
-def bags(tmp_path_factory):
-    out = tmp_path_factory.mktemp('bags')
-    write_episode(SoundWorld(SimConfig(seed=4, n_actions=2, width=64, height=64)), out, 'episode_0000')
-    return out
 
 
 def test_windows_contacts_cache_split(bags, tmp_path):

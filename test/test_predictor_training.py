@@ -3,18 +3,8 @@ every training stage -> export -> Planner prediction. Tiny step counts: behaviou
 import json
 
 import numpy as np
-import pytest
 
 from hearing_hands_ros.cli import main
-from hearing_hands_ros.data.bags import write_episode
-from hearing_hands_ros.sim.world import SimConfig, SoundWorld
-
-
-@pytest.fixture(scope='module')
-def bags(tmp_path_factory):
-    out = tmp_path_factory.mktemp('bags')
-    write_episode(SoundWorld(SimConfig(seed=4, n_actions=2, width=64, height=64)), out, 'episode_0000')
-    return out
 
 
 def test_train_export_predict(bags, tmp_path):
