@@ -18,6 +18,11 @@ its valid frames, averaged:
 ``onset_error_ms``     median |time error| of matched onsets
 ``material_accuracy``  the judge (a classifier trained only on real recorded audio) names the
                        target object's material from the generated audio
+``material_accuracy_contact``  a second judge: the per-contact sound classifier
+                       (``eval/sound_classifier.py``: ring-out features, level-invariant) fitted on
+                       the training windows' recorded contacts names the material of the sound
+                       at the target's first ground-truth contact (the generated onset nearest to
+                       it within 100 ms, else that time)
 ``action_accuracy``    same for the action type
 ``loudness_error_db``  |peak 10 ms RMS level (dBFS) generated - real|
 ``network_evaluations``  network calls per clip
@@ -40,7 +45,8 @@ from hearing_hands_ros.planner import peak_level_db
 
 HELP = 'evaluate the contact-sound predictor on held-out episodes against baselines'
 METRICS = ('stft_distance', 'envelope_distance', 'onset_f1', 'onset_error_ms',
-           'material_accuracy', 'action_accuracy', 'loudness_error_db', 'network_evaluations')
+           'material_accuracy', 'material_accuracy_contact', 'action_accuracy',
+           'loudness_error_db', 'network_evaluations')
 TOL_S = 0.025
 
 
@@ -106,6 +112,55 @@ def judge_loss(judge: nn.Module, data, idx, rng, device) -> torch.Tensor:
     if (ym >= 0).any():
         loss = loss + F.cross_entropy(lm, ym.to(device), ignore_index=-100)
     return loss
+
+
+# --- the second judge: one contact, ring-out features ---------------------------------------------
+def target_contact_time(meta: dict) -> float | None:
+    """Time [s from the window start] of the first ground-truth contact of the window's target
+    material, or None."""
+    for c in meta['contacts']:
+        if meta['material'] in c.get('materials', []):
+            return float(c['time'])
+    return None
+
+
+def fit_contact_judge(train, sr: int):
+    """Per-contact material classifier fitted on the training windows' *recorded* audio (one
+    clip per window: its target's first contact)."""
+    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
+    from hearing_hands_ros.eval.sound_classifier import SoundClassifier, clip_features
+    X, y = [], []
+    for i, m in enumerate(train.meta):
+        t = target_contact_time(m)
+        if m['material'] == NO_MATERIAL or t is None:
+            continue
+        X.append(clip_features(train.audio_float(i, int(train.valid[i])), sr, t))
+        y.append(m['material'])
+    if len(set(y)) < 2:
+        return None
+    return SoundClassifier().fit(np.stack(X), np.asarray(y))
+
+
+def judge_contacts(clf, clips: list[np.ndarray], meta: list[dict], sr: int,
+                   search_s: float = 0.1) -> list[str | None]:
+    """Material named by ``clf`` for each clip at its target contact (None: no target contact)."""
+    out = []
+    for x, m in zip(clips, meta):
+        t = target_contact_time(m)
+        if t is None or clf is None:
+            out.append(None)
+            continue
+        on = detect_onsets(x, sr)
+        near = on[np.abs(on - t) <= search_s]
+        if len(near):
+            t = float(near[np.argmin(np.abs(near - t))])
+        out.append(str(clf.predict_audio(x, sr, t)[0]))
+    return out
+
+
+def contact_accuracy(named: list[str | None], meta: list[dict]) -> float | None:
+    ok = [n == m['material'] for n, m in zip(named, meta) if n is not None]
+    return float(np.mean(ok)) if ok else None
 
 
 # --- metrics ----------------------------------------------------------------------------------
@@ -374,20 +429,28 @@ def run(args) -> int:
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if m['material'] != D.NO_MATERIAL
               and f"{m['material']}:{m['shape']}" not in seen]
+    contact_judge = fit_contact_judge(train, sr)
     for m in methods:
         judged = judge.classify([log_mel(x, sr) for x in audio[m]])
+        named = judge_contacts(contact_judge, audio[m], meta, sr)
         result['methods'][m] = aggregate(rows[m], judged, meta, nfe[m])
+        result['methods'][m]['material_accuracy_contact'] = contact_accuracy(named, meta)
         result['methods'][m]['seconds_per_clip'] = round(timing[m] / max(1, len(idx)), 4)
         if unseen:
             result['methods'][m]['unseen_combos'] = aggregate(
                 [rows[m][k] for k in unseen], ([judged[0][k] for k in unseen],
                                                [judged[1][k] for k in unseen]),
                 [meta[k] for k in unseen], nfe[m])
+            result['methods'][m]['unseen_combos']['material_accuracy_contact'] = contact_accuracy(
+                [named[k] for k in unseen], [meta[k] for k in unseen])
+    real = [test.audio_float(i, int(test.valid[i])) for i in idx]
     real_judged = judge.classify([log_mel(test.audio_float(i), sr) for i in idx])
     result['judge_on_real_audio'] = {k: v for k, v in aggregate(
         [dict(stft_distance=0, envelope_distance=0, hits=0, n_pred=0, n_true=0, errs=[],
               loudness_error_db=0)] * len(idx), real_judged, meta, 0).items()
         if k in ('material_accuracy', 'action_accuracy')}
+    result['judge_on_real_audio']['material_accuracy_contact'] = contact_accuracy(
+        judge_contacts(contact_judge, real, meta, sr), meta)
     result['unseen_combo_windows'] = len(unseen)
     result['model'] = dict(path=str(model_path), steps=planner.steps, guidance=planner.guidance,
                            backend=planner.backend)
@@ -405,6 +468,8 @@ DEFINITIONS = {
     'onset_f1': 'F1 of detected onsets vs ground-truth contacts (merged within 20 ms), +-25 ms',
     'onset_error_ms': 'median |error| of matched onsets [ms]',
     'material_accuracy': 'judge (trained on real audio only) names the target material',
+    'material_accuracy_contact': 'per-contact ring-out classifier (fitted on recorded training '
+                                 'contacts only) names the target material at its first contact',
     'action_accuracy': 'judge names the action type',
     'loudness_error_db': '|peak 10 ms RMS level generated - recorded| [dB]',
     'network_evaluations': 'velocity-network calls per clip (CFG counts 2 per step)',
