@@ -60,6 +60,22 @@ def test_audio_changes_scores_only_with_audio():
     torch.testing.assert_close(s1, s2)
 
 
+def test_slot_logits_are_visual_prior_plus_audio_match():
+    """The model = the vision-only scorer (prior) + an audio-visual match term; with an
+    init from the model the vision-only variant reproduces the prior exactly."""
+    torch.manual_seed(2)
+    cfg = DetectorConfig(variant='slots', **SMALL)
+    net = SoundingObjectDetector(cfg).eval()
+    img, mel, _ = _batch(cfg, 2)
+    with torch.no_grad():
+        out = net(img, mel)
+        torch.testing.assert_close(out['logits'], out['prior'] + out['match'])
+        vo = SoundingObjectDetector(DetectorConfig(variant='vision_only', **SMALL)).eval()
+        missing, unexpected = vo.load_state_dict(net.state_dict(), strict=False)
+        assert not missing and all(k.startswith('audio.') for k in unexpected)
+        torch.testing.assert_close(vo(img)['logits'], out['prior'])
+
+
 def test_candidates_from_masks():
     masks = np.zeros((3, 20, 20), np.float32)
     masks[0] = 1

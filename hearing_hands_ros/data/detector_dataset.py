@@ -29,7 +29,7 @@ from ..automask import AutoMaskConfig, TableModel, auto_mask, gripper_pixels, ma
 from ..models.detector import DetectorConfig, audio_input, image_input
 
 NS = 1_000_000_000
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclass

@@ -7,9 +7,12 @@ can with the model:
     image (B,3,S,S) -> CNN -> tokens (B,N,D) + position -> slot attention -> K slots (B,K,D)
     -> spatial-broadcast decoder -> per-slot alpha masks (B,K,s,s) + reconstruction (B,3,s,s).
     log-mel (B,1,M,T) -> audio CNN -> audio embedding a (B,E).
-    score of slot k = scale * cos(a, g(slot_k)), softmax over slots = P(slot k made the sound).
+    logit of slot k = p(slot_k) + w * cos(a, g(slot_k)): a visual prior ("this object is
+    where a touch happens": under the fingers, the taller of two) plus the audio-visual match
+    ("this object looks like what I hear"), weighted by a learned w; softmax over slots =
+    P(slot k made the sound).
 ``vision_only``
-    the same, with the audio embedding replaced by one learned query vector (no audio input).
+    the same without the audio term: logit of slot k = p(slot_k) (no audio input).
 ``global_av``
     no slots: every feature-map cell is scored against the audio embedding,
     sigmoid -> a per-pixel "sounding" map (B,1,S,S) (classic sound-source localisation).
@@ -63,7 +66,7 @@ class DetectorConfig:
     # The window is short on purpose: the node can only answer once the window's last sample has
     # arrived, and the end-to-end target is 100 ms after the onset's audio chunk.
     window_pre_s: float = 0.016  # audio window starts this long before the onset
-    window_post_s: float = 0.048  # and ends this long after it
+    window_post_s: float = 0.032  # and ends this long after it (attack + first modal decay)
     mel_mean: float = 0.0       # log-mel normalisation (set from the training data)
     mel_std: float = 1.0
 
@@ -134,42 +137,44 @@ class SoundingObjectDetector(nn.Module):
         self.cfg = cfg
         d, e = cfg.dim, cfg.embed
         self.encoder = ImageEncoder(cfg)
-        if cfg.variant == 'vision_only':
-            self.query = nn.Parameter(torch.randn(1, e))
-        else:
+        if cfg.variant != 'vision_only':
             self.audio = AudioEncoder(cfg)
         if cfg.variant != 'global_av':
             self.slot_attention = SlotAttention(cfg.num_slots, d, cfg.iters)
             self.decoder = BroadcastDecoder(d, 32, start=8, out=cfg.decoder_size)
+            self.prior_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.visual_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, e))
         self.log_scale = nn.Parameter(torch.tensor(np.log(5.0), dtype=torch.float32))
+        self.log_match = nn.Parameter(torch.tensor(0.0))                 # w = exp(log_match)
         self.bias = nn.Parameter(torch.zeros(()))                        # global_av only
 
     @property
     def uses_audio(self) -> bool:
         return self.cfg.variant != 'vision_only'
 
-    def audio_embedding(self, logmel: torch.Tensor | None, batch: int) -> torch.Tensor:
-        if self.cfg.variant == 'vision_only':
-            return self.query.expand(batch, -1)
-        return self.audio(logmel)
-
     def forward(self, image: torch.Tensor, logmel: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Training outputs. slots variants: logits (B,K), masks (B,K,s,s), recon (B,3,s,s),
         v (B,K,E), a (B,E). global_av: logits (B,1,h,h) per cell, v (B,N,E), a (B,E)."""
         tokens = self.encoder(image)                                     # (B, N, D)
-        a = F.normalize(self.audio_embedding(logmel, image.shape[0]), dim=-1)
         scale = self.log_scale.clamp(max=np.log(30.0)).exp()
+        slots_out = {}
+        if self.cfg.variant != 'global_av':
+            slots, _ = self.slot_attention(tokens)                       # (B, K, D)
+            recon, masks, _ = self.decoder(slots)                        # (B,3,s,s), (B,K,s,s)
+            v = F.normalize(self.visual_head(slots), dim=-1)             # (B, K, E)
+            prior = self.prior_head(slots)[..., 0]                       # (B, K)
+            slots_out = {'masks': masks, 'recon': recon, 'v': v, 'prior': prior}
+            if not self.uses_audio:
+                return {'logits': prior, **slots_out}
+        a = F.normalize(self.audio(logmel), dim=-1)                      # (B, E)
         if self.cfg.variant == 'global_av':
             v = F.normalize(self.visual_head(tokens), dim=-1)            # (B, N, E)
             logits = scale * torch.einsum('bne,be->bn', v, a) + self.bias
             h = self.encoder.h
             return {'logits': logits.reshape(-1, 1, h, h), 'v': v, 'a': a}
-        slots, _ = self.slot_attention(tokens)                           # (B, K, D)
-        recon, masks, _ = self.decoder(slots)                            # (B,3,s,s), (B,K,s,s)
-        v = F.normalize(self.visual_head(slots), dim=-1)                 # (B, K, E)
-        logits = scale * torch.einsum('bke,be->bk', v, a)                # (B, K)
-        return {'logits': logits, 'masks': masks, 'recon': recon, 'v': v, 'a': a}
+        w = self.log_match.clamp(max=np.log(10.0)).exp()
+        match = w * torch.einsum('bke,be->bk', slots_out['v'], a)        # (B, K)
+        return {'logits': slots_out['prior'] + match, 'match': match, 'a': a, **slots_out}
 
     def infer(self, image: torch.Tensor, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Deployment outputs: scores (B,K) (probabilities), masks (B,K,S,S).
@@ -223,8 +228,11 @@ def _soft_iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
                   automask: torch.Tensor, valid: torch.Tensor,
-                  weights: dict[str, float] | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  weights: dict[str, float] | None = None,
+                  match_dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """image (B,3,S,S), automask (B,S,S) in {0,1}, valid (B,) bool (automask usable).
+    ``match_dropout``: fraction of events scored by the visual prior alone (the audio-match
+    term dropped), so the prior stays a complete detector and the match term only adds to it.
     Returns the total loss and its parts (floats, for logging)."""
     w = {'rec': 20.0, 'ce': 1.0, 'mask': 1.0, 'nce': 0.5, **(weights or {})}
     parts: dict[str, torch.Tensor] = {}
@@ -245,9 +253,13 @@ def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
         parts['rec'] = F.mse_loss(out['recon'], img_s)
         iou = _soft_iou(out['masks'], am)                                # (B,K)
         target = iou.detach().argmax(dim=1)                              # (B,)
-        ce = F.cross_entropy(out['logits'], target, reduction='none')
+        logits = out['logits']
+        if 'match' in out and match_dropout > 0:
+            keep = (torch.rand(len(logits), 1, device=logits.device) >= match_dropout).float()
+            logits = out['prior'] + keep * out['match']
+        ce = F.cross_entropy(logits, target, reduction='none')
         parts['ce'] = (ce * vf).sum() / nvalid
-        p = out['logits'].softmax(dim=1)
+        p = logits.softmax(dim=1)
         mixed = (p[..., None, None] * out['masks']).sum(1).clamp(1e-5, 1 - 1e-5)
         bce = F.binary_cross_entropy(mixed, am, reduction='none').flatten(1).mean(1)
         best = iou.gather(1, target[:, None])[:, 0]                      # pull the slot onto it
