@@ -4,10 +4,16 @@
     torchrun --nproc_per_node 2 -m hearing_hands_ros.train.detector --data ... --out ...   # DDP
 
 Episodes -> cached events (``data.detector_dataset``) -> minibatches with light augmentation
-(horizontal flip, brightness) -> ``detector_loss``. The run folder holds ``dataset.npz`` (cache),
+(horizontal flip, brightness, audio gain) -> ``detector_loss``. The run folder holds ``dataset.npz`` (cache),
 ``last.pt`` (model + optimiser + step: ``--resume`` continues from it), ``log.csv`` (one row per
 ``--log-every`` steps) and ``args.json``. Ground truth is never read for training: targets come
 from the automatic masks.
+
+The saved model is an exponential moving average of the weights (``--ema``). With ``--val
+EPISODES`` (held-out episodes *with* ground truth, e.g. a few recorded and labelled by hand on a
+robot) it is scored every ``--val-every`` steps (detection accuracy, mean over the scenarios
+present) and the best one is kept as ``best.pt``: the choice of checkpoint never sees the test
+episodes.
 """
 from __future__ import annotations
 
@@ -36,17 +42,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='start from this checkpoint (matching weights), e.g. vision_only from slots')
     p.add_argument('--train-only', default=None,
                    help='comma-separated parameter prefixes to train, the rest frozen '
-                        '(e.g. "query,visual_head,log_scale" for a vision-only head on fixed slots)')
+                        '(e.g. "prior_head" for a vision-only head on fixed slots)')
     p.add_argument('--steps', type=int, default=100000, help='max optimisation steps')
     p.add_argument('--minutes', type=float, default=15.0, help='stop after this wall time')
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--lr', type=float, default=4e-4)
+    p.add_argument('--match-dropout', type=float, default=0.3,
+                   help='fraction of events trained on the visual prior alone (slots variant)')
+    p.add_argument('--gain-jitter-db', type=float, default=6.0,
+                   help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
     p.add_argument('--image-size', type=int, default=64)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
     p.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
+    p.add_argument('--ema', type=float, default=0.998, help='weight EMA decay (0 = off)')
+    p.add_argument('--val', nargs='*', default=None,
+                   help='labelled validation episodes: keep the best checkpoint as OUT/best.pt')
+    p.add_argument('--val-every', type=int, default=200)
     p.add_argument('--ckpt-every', type=int, default=200)
     p.add_argument('--log-every', type=int, default=20)
     p.add_argument('--no-progress', action='store_true')
@@ -66,8 +80,10 @@ def topics_from_args(args):
 class Batches:
     """Random minibatches of event arrays, sharded over DDP ranks, with augmentation."""
 
-    def __init__(self, data: dict, batch: int, seed: int, rank: int = 0, world: int = 1):
+    def __init__(self, data: dict, batch: int, seed: int, rank: int = 0, world: int = 1,
+                 gain_jitter_db: float = 0.0):
         self.data = data
+        self.gain = gain_jitter_db * np.log(10.0) / 10.0                 # dB -> ln(power)
         self.idx = np.arange(len(data['image']))[rank::world]
         self.batch = batch
         self.rng = np.random.default_rng(seed + 1000 * rank)
@@ -80,10 +96,40 @@ class Batches:
         img[flip], am[flip] = img[flip, :, ::-1], am[flip, :, ::-1]
         img = np.clip(img * self.rng.uniform(0.85, 1.15, (len(i), 1, 1, 1)), 0, 1).astype(np.float32)
         mel = self.data['logmel'][i].astype(np.float32)[:, None]         # (B,1,M,T)
+        mel += self.rng.uniform(-self.gain, self.gain, (len(i), 1, 1, 1)).astype(np.float32)
         valid = am.reshape(len(i), -1).sum(1) > 0
         return (torch.from_numpy(np.ascontiguousarray(img.transpose(0, 3, 1, 2))),
                 torch.from_numpy(mel), torch.from_numpy(np.ascontiguousarray(am)),
                 torch.from_numpy(valid))
+
+
+def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64) -> dict:
+    """Detection accuracy of ``net`` on labelled events (``build_dataset`` arrays), per scenario,
+    and their mean ('score')."""
+    from ..eval.detector import score_events
+    from ..models.detector import extract_candidates
+    scores, masks = [], []
+    net.eval()
+    with torch.no_grad():
+        for i in range(0, len(val['image']), batch):
+            img = torch.from_numpy(val['image'][i:i + batch].astype(np.float32).transpose(0, 3, 1, 2) / 255)
+            mel = torch.from_numpy(val['logmel'][i:i + batch].astype(np.float32))[:, None]
+            s, m = net.infer(img.to(net.log_scale.device), mel.to(net.log_scale.device))
+            scores.append(s.cpu().numpy())
+            masks.append(m.cpu().numpy())
+    net.train()
+    scores, masks = np.concatenate(scores), np.concatenate(masks)
+    cands = [extract_candidates(a, b) for a, b in zip(scores, masks)]
+    correct = np.asarray(score_events(cands, val['labels'], val['target'])['correct'], float)
+    out = {str(sc): float(correct[val['scenario'] == sc].mean()) for sc in np.unique(val['scenario'])}
+    out['score'] = float(np.mean(list(out.values())))
+    return out
+
+
+def labelled_events(data: dict) -> dict:
+    """The events of a data set whose sounding object is known and visible."""
+    keep = np.array([t > 0 and (lab == t).any() for lab, t in zip(data['labels'], data['target'])], bool)
+    return {k: data[k][keep] for k in ('image', 'logmel', 'labels', 'target', 'scenario')}
 
 
 def run(args) -> int:
@@ -129,12 +175,25 @@ def run(args) -> int:
             p.requires_grad = name.startswith(prefixes)
     net.to(device)
     params = [p for p in net.parameters() if p.requires_grad]
+    ema = None
+    if args.ema > 0:
+        ema = torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema))
+    val = None
+    if args.val and rank == 0:
+        val = labelled_events(build_dataset(args.val, cfg, cache=out / 'val.npz',
+                                            progress=not args.no_progress,
+                                            topics=topics_from_args(args)))
+        print(f'validation: {len(val["target"])} labelled events from {len(args.val)} path(s)')
+    best, validated = -1.0, -1
     opt = torch.optim.Adam(params, lr=args.lr)
     step = 0
     last = out / 'last.pt'
     if args.resume and last.is_file():
         ck = torch.load(str(last), map_location=device, weights_only=False)
-        net.load_state_dict(ck['state_dict'])
+        net.load_state_dict(ck.get('raw', ck['state_dict']))
+        if ema is not None and 'ema' in ck:
+            ema.load_state_dict(ck['ema'])
         opt.load_state_dict(ck['optimizer'])
         step = int(ck['step'])
         if rank == 0:
@@ -143,7 +202,7 @@ def run(args) -> int:
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if dev == 'cuda' else None, find_unused_parameters=True)
-    batches = Batches(data, args.batch, args.seed + step, rank, world)
+    batches = Batches(data, args.batch, args.seed + step, rank, world, args.gain_jitter_db)
     valid_frac = float((data['automask'].reshape(n, -1).sum(1) > 0).mean())
     if rank == 0:
         (out / 'args.json').write_text(json.dumps(vars(args), indent=2, default=str) + '\n')
@@ -159,11 +218,27 @@ def run(args) -> int:
     t0 = time.time()
     summary = {'events': n, 'automask_fraction': valid_frac}
 
+    def averaged() -> SoundingObjectDetector:
+        return net if ema is None else ema.module
+
     def checkpoint():
-        if rank == 0:
-            save_checkpoint(out / 'last.tmp', net, optimizer=opt.state_dict(), step=step,
-                            training=summary)
-            os.replace(out / 'last.tmp', last)
+        nonlocal best, validated
+        if rank != 0:
+            return
+        extra = {} if ema is None else {'ema': ema.state_dict()}
+        save_checkpoint(out / 'last.tmp', averaged(), optimizer=opt.state_dict(), step=step,
+                        training=summary, raw=net.state_dict(), **extra)
+        os.replace(out / 'last.tmp', last)
+        if val is not None and len(val['target']) and validated != step:
+            validated = step
+            acc = validation_accuracy(averaged(), val)
+            with open(out / 'val.csv', 'a') as f:
+                f.write(f'{step},{json.dumps(acc)}\n')
+            if acc['score'] > best:
+                best = acc['score']
+                summary['validation'] = {**acc, 'step': step}
+                save_checkpoint(out / 'best.tmp', averaged(), step=step, training=summary)
+                os.replace(out / 'best.tmp', out / 'best.pt')
 
     net.train()
     stop = False
@@ -173,11 +248,13 @@ def run(args) -> int:
             g['lr'] = args.lr * warm
         img, mel, am, valid = (t.to(device) for t in next(batches))
         outs = model(img, mel)
-        loss, parts = detector_loss(net, outs, img, am, valid)
+        loss, parts = detector_loss(net, outs, img, am, valid, match_dropout=args.match_dropout)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        if ema is not None:
+            ema.update_parameters(net)
         step += 1
         elapsed = (time.time() - t0) / 60
         stop_now = torch.tensor(float(elapsed >= args.minutes))
@@ -197,7 +274,7 @@ def run(args) -> int:
                         writer.writeheader()
                 writer.writerow(row)
                 log_f.flush()
-            if step % args.ckpt_every == 0:
+            if step % args.ckpt_every == 0 or (val is not None and step % args.val_every == 0):
                 checkpoint()
     summary.update(steps=step, minutes=round((time.time() - t0) / 60, 2))
     checkpoint()

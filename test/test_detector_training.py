@@ -1,0 +1,28 @@
+"""``hearing-hands train detector`` on the shared tiny recorded episode: training from a rosbag,
+EMA checkpoints, validation-based best checkpoint, resume, export. Tiny step counts: behaviour,
+not quality."""
+import json
+
+from hearing_hands_ros.cli import main
+from hearing_hands_ros.models.detector import load_checkpoint
+
+
+def test_train_validate_resume_export(bags, tmp_path):
+    run = tmp_path / 'run'
+    common = ['--data', str(bags), '--out', str(run), '--image-size', '32', '--num-slots', '3',
+              '--batch', '4', '--threads', '1', '--minutes', '5', '--no-progress']
+    assert main(['train', 'detector', *common, '--steps', '4', '--val', str(bags),
+                 '--val-every', '2']) == 0
+    rows = [line.split(',', 1) for line in (run / 'val.csv').read_text().splitlines()]
+    assert [int(r[0]) for r in rows] == [2, 4]
+    assert all(0.0 <= json.loads(r[1])['score'] <= 1.0 for r in rows)
+    best, ck = load_checkpoint(run / 'best.pt')
+    assert ck['step'] in (2, 4) and ck['training']['validation']['step'] == ck['step']
+    assert best.cfg.num_slots == 3 and best.cfg.image_size == 32
+    # resume continues the step count (and the EMA) from last.pt
+    assert main(['train', 'detector', *common, '--steps', '6', '--resume']) == 0
+    _, last = load_checkpoint(run / 'last.pt')
+    assert last['step'] == 6 and 'ema' in last and 'raw' in last
+    onnx = tmp_path / 'det.onnx'
+    assert main(['export', 'detector', '--checkpoint', str(run / 'best.pt'), '--out', str(onnx)]) == 0
+    assert json.loads(onnx.with_suffix('.json').read_text())['num_slots'] == 3
