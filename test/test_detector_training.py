@@ -23,6 +23,14 @@ def test_train_validate_resume_export(bags, tmp_path):
     assert main(['train', 'detector', *common, '--steps', '6', '--resume']) == 0
     _, last = load_checkpoint(run / 'last.pt')
     assert last['step'] == 6 and 'ema' in last and 'raw' in last
+    # a baseline on the same episodes reuses the event cache (the events do not depend on the variant)
+    cache = run / 'dataset.npz'
+    stamp = cache.stat().st_mtime_ns
+    assert main(['train', 'detector', '--data', str(bags), '--out', str(tmp_path / 'vo'),
+                 '--variant', 'vision_only', '--init', str(run / 'best.pt'), '--cache', str(cache),
+                 '--image-size', '32', '--num-slots', '3', '--batch', '4', '--steps', '2',
+                 '--threads', '1', '--no-progress']) == 0
+    assert cache.stat().st_mtime_ns == stamp and not (tmp_path / 'vo' / 'dataset.npz').exists()
     onnx = tmp_path / 'det.onnx'
     assert main(['export', 'detector', '--checkpoint', str(run / 'best.pt'), '--out', str(onnx)]) == 0
     assert json.loads(onnx.with_suffix('.json').read_text())['num_slots'] == 3

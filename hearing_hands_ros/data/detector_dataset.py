@@ -153,7 +153,9 @@ def build_dataset(bag_dirs: list[str | Path], cfg: DetectorConfig, cache: str | 
     opts = opts or DatasetOptions()
     topics = topics or TopicNames()
     bag_dirs = [str(b) for b in list_episodes(bag_dirs)]
-    key = json.dumps({'v': CACHE_VERSION, 'bags': bag_dirs, 'cfg': cfg.to_dict(),
+    # the events depend on the inputs' layout, not on the network: one cache serves every variant
+    inputs = {k: v for k, v in cfg.to_dict().items() if k not in ('variant', 'mel_mean', 'mel_std')}
+    key = json.dumps({'v': CACHE_VERSION, 'bags': bag_dirs, 'cfg': inputs,
                       'opts': repr(opts), 'topics': repr(topics)}, sort_keys=True)
     if cache is not None and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as z:

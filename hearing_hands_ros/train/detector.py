@@ -57,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
     p.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
+    p.add_argument('--cache', default=None,
+                   help='event cache .npz (default OUT/dataset.npz); runs on the same episodes '
+                        '(e.g. the baselines) can share one')
     p.add_argument('--ema', type=float, default=0.998, help='weight EMA decay (0 = off)')
     p.add_argument('--val', nargs='*', default=None,
                    help='labelled validation episodes: keep the best checkpoint as OUT/best.pt')
@@ -151,7 +154,7 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
 
     cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, image_size=args.image_size)
-    cache = out / 'dataset.npz'
+    cache = Path(args.cache) if args.cache else out / 'dataset.npz'
     if world > 1 and rank != 0:
         torch.distributed.barrier()              # rank 0 builds the cache first
     data = build_dataset(args.data, cfg, cache=cache, progress=rank == 0 and not args.no_progress,
@@ -181,7 +184,7 @@ def run(args) -> int:
             net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema))
     val = None
     if args.val and rank == 0:
-        val = labelled_events(build_dataset(args.val, cfg, cache=out / 'val.npz',
+        val = labelled_events(build_dataset(args.val, cfg, cache=cache.with_name(cache.stem + '_val.npz'),
                                             progress=not args.no_progress,
                                             topics=topics_from_args(args)))
         print(f'validation: {len(val["target"])} labelled events from {len(args.val)} path(s)')
