@@ -154,12 +154,18 @@ def nearest_gripper(cands: list[dict], uv: np.ndarray, rule: str = 'centroid') -
     return sorted(out, key=lambda c: -c['score'])
 
 
+def labelled_events(data: dict) -> dict:
+    """The per-event arrays of a data set (``build_dataset``) restricted to the events whose
+    ground-truth sounding object is known and visible in the frame."""
+    labels, target = data['labels'], data['target'].astype(int)
+    keep = np.array([t > 0 and (lab == t).any() for lab, t in zip(labels, target)], bool)
+    return {k: v[keep] for k, v in data.items() if k != 'episodes' and len(v) == len(keep)}
+
+
 def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
     """bundles: method -> loaded bundle (or None). Returns (per-method metrics, per-method
     per-event candidates) over the events with a visible ground-truth sounding object."""
-    labels, target = data['labels'], data['target'].astype(int)
-    keep = np.array([t > 0 and (lab == t).any() for lab, t in zip(labels, target)], bool)
-    sel = {k: v[keep] for k, v in data.items() if k != 'episodes' and len(v) == len(keep)}
+    sel = labelled_events(data)
     ambiguous = sel['scenario'] == 'ambiguous'
     rng = np.random.default_rng(seed)
     cands: dict[str, list] = {}

@@ -129,14 +129,9 @@ def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64)
     return out
 
 
-def labelled_events(data: dict) -> dict:
-    """The events of a data set whose sounding object is known and visible."""
-    keep = np.array([t > 0 and (lab == t).any() for lab, t in zip(data['labels'], data['target'])], bool)
-    return {k: data[k][keep] for k in ('image', 'logmel', 'labels', 'target', 'scenario')}
-
-
 def run(args) -> int:
     from ..data.detector_dataset import build_dataset, mel_stats
+    from ..eval.detector import labelled_events
     world = int(os.environ.get('WORLD_SIZE', '1'))
     rank = int(os.environ.get('RANK', '0'))
     torch.set_num_threads(max(1, args.threads))
