@@ -313,8 +313,8 @@ class Simulate:
         p.add_argument('--out', type=Path, required=True, help='output folder')
         p.add_argument('--scenario', choices=['mixed', 'ambiguous'], default='mixed',
                        help='mixed: varied materials and actions; ambiguous: strikes between two '
-                            'adjacent objects of different materials and heights, where only the '
-                            'sound tells which one was touched')
+                            'adjacent objects of different materials, a few millimetres apart in '
+                            'height, where only the sound tells which one was touched')
         p.add_argument('--overwrite', action='store_true', help='replace existing episodes')
         p.add_argument('--quiet', action='store_true', help='no progress bar')
         _add_sim_options(p)

@@ -7,7 +7,7 @@ os.environ.setdefault('MUJOCO_GL', 'osmesa')
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from hearing_hands_ros.sim.scene import PAIR_GAP, PAIR_MIN_DZ, PAIR_SHAPES  # noqa: E402
+from hearing_hands_ros.sim.scene import PAIR_DZ, PAIR_GAP, PAIR_SHAPES  # noqa: E402
 from hearing_hands_ros.sim.world import SimConfig, SoundWorld  # noqa: E402
 
 SR = 16000
@@ -115,16 +115,16 @@ def _project(K, camera_pose, p):
 
 @pytest.mark.parametrize('seed', [5, 11])
 def test_ambiguous_strikes_only_the_taller_of_the_pair(seed):
-    """Ambiguous scenario: two objects of different materials and heights, a small gap; every
-    strike comes straight down over the gap and touches only the taller one, and at the onset
-    the camera sees the two left and right of the fingers."""
+    """Ambiguous scenario: two objects of different materials, a few millimetres apart in height,
+    a small gap; every strike comes straight down over the gap and touches only the taller one,
+    and at the onset the camera sees the two left and right of the fingers."""
     world = SoundWorld(SimConfig(scenario='ambiguous', seed=seed, width=48, height=48))
     evs, _ = _run(world)
     truth = world.truth
     o1, o2 = truth['objects'][:2]
     assert o1['material'] != o2['material']
     assert {o1['shape'], o2['shape']} <= set(PAIR_SHAPES)
-    assert abs(o1['size'][2] - o2['size'][2]) >= PAIR_MIN_DZ
+    assert PAIR_DZ[0] <= abs(o1['size'][2] - o2['size'][2]) <= PAIR_DZ[1]
     centre = np.linalg.norm(np.subtract(o1['initial_position'][:2], o2['initial_position'][:2]))
     gap = centre - 0.5 * (o1['size'][0] + o2['size'][0])
     assert PAIR_GAP[0] - 1e-3 < gap < PAIR_GAP[1] + 1e-3

@@ -40,7 +40,7 @@ from hearing_hands_ros.nodes.common import (AUDIO_QOS, LATCHED_QOS, RELIABLE_QOS
 #: name -> (default, description); config/sim_robot.yaml sets the same names.
 PARAMS = {
     'scenario': ('mixed', "Scene family: 'mixed' (varied materials) or 'ambiguous' "
-                          '(look-alike objects that differ only in sound).'),
+                          '(two adjacent objects of nearly equal height: only the sound tells which one was struck).'),
     'seed': (0, 'Seed of the first episode; episode k uses seed + k.'),
     'episodes': (1, 'Number of episodes to play; 0 = loop forever (new seed each time).'),
     'n_actions': (0, 'Scripted actions per episode; 0 = the scenario default.'),

@@ -10,8 +10,9 @@ Action types: tap, hit (faster, harder), knock (2-3 quick taps), scrape (finger 
 object's top or side), push (object slides on the table), pick_place (grasp, lift, place: place
 click), drop (grasp, lift, release: object hits the table), idle (motion without contact).
 Scenarios: `mixed` (4-8 random actions on random objects, idle included) and `ambiguous` (3-6
-taps/hits/knocks straight down onto the gap between two close objects of different materials and
-heights: the fingers bridge the gap and only the taller one is struck; see `plan_ambiguous`).
+taps/hits/knocks straight down onto the gap between two close objects of different materials whose
+heights differ by 1.5-4 mm: the fingers bridge the gap and only the taller one is struck, which the
+camera cannot resolve; see `plan_ambiguous`).
 """
 from __future__ import annotations
 

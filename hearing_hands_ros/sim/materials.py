@@ -152,47 +152,43 @@ def get_material(name: str | Material) -> Material:
 
 
 # --------------------------------------------------------------------------------------------
-# Appearance. Colours are drawn from *shared* palette families so that a colour never gives the
-# material away: plastic can be printed wood-grain or look ceramic-white, metal can be painted,
-# glass can be tinted or frosted, cardboard is brown like wood, foam and fabric come in paint
-# colours. Texture names are abstract; the scene builder maps them to MuJoCo textures:
+# Appearance. Each material usually has its typical look (brown wood grain, grey metal, tinted
+# translucent glass, white ceramic, brightly coloured plastic, brown cardboard, speckled foam,
+# patterned fabric), as objects do; about a quarter of the time it is painted/printed in a colour
+# family that other materials use too, so the look is informative but never decisive, like the
+# sound. Texture names are abstract; the scene builder maps them to MuJoCo textures:
 #   'plain' (flat colour), 'grain' (wood-like stripes), 'checker', 'gradient', 'noise'
 #   (speckle / random marks), 'stripes'.
 # --------------------------------------------------------------------------------------------
 TEXTURES = ('plain', 'grain', 'checker', 'gradient', 'noise', 'stripes')
 
-# family -> (rgb_mean (3,), rgb_std (3,), textures, alpha range)
-_FAMILIES: dict[str, tuple[tuple, tuple, tuple, tuple]] = {
-    'brown': ((0.55, 0.38, 0.22), (0.12, 0.09, 0.07), ('grain', 'plain', 'noise'), (1.0, 1.0)),
-    'white': ((0.88, 0.87, 0.84), (0.06, 0.06, 0.07), ('plain', 'noise', 'gradient'), (1.0, 1.0)),
-    'grey': ((0.60, 0.61, 0.63), (0.14, 0.14, 0.14), ('plain', 'gradient', 'noise'), (1.0, 1.0)),
-    'dark': ((0.15, 0.15, 0.16), (0.06, 0.06, 0.06), ('plain', 'noise'), (1.0, 1.0)),
-    'red': ((0.78, 0.18, 0.15), (0.10, 0.08, 0.08), ('plain', 'stripes', 'checker'), (1.0, 1.0)),
-    'blue': ((0.18, 0.35, 0.75), (0.08, 0.10, 0.12), ('plain', 'stripes', 'checker'), (1.0, 1.0)),
-    'green': ((0.25, 0.60, 0.30), (0.10, 0.12, 0.10), ('plain', 'stripes', 'noise'), (1.0, 1.0)),
-    'yellow': ((0.90, 0.78, 0.25), (0.07, 0.09, 0.10), ('plain', 'noise', 'checker'), (1.0, 1.0)),
-    'tinted': ((0.62, 0.72, 0.70), (0.15, 0.15, 0.15), ('plain', 'gradient'), (0.55, 0.9)),
+# family -> (rgb_mean (3,), rgb_std (3,), alpha range)
+_FAMILIES: dict[str, tuple[tuple, tuple, tuple]] = {
+    'brown': ((0.55, 0.38, 0.22), (0.10, 0.08, 0.06), (1.0, 1.0)),
+    'white': ((0.88, 0.87, 0.84), (0.05, 0.05, 0.06), (1.0, 1.0)),
+    'grey': ((0.60, 0.61, 0.63), (0.10, 0.10, 0.10), (1.0, 1.0)),
+    'dark': ((0.15, 0.15, 0.16), (0.05, 0.05, 0.05), (1.0, 1.0)),
+    'red': ((0.78, 0.18, 0.15), (0.08, 0.06, 0.06), (1.0, 1.0)),
+    'blue': ((0.18, 0.35, 0.75), (0.06, 0.08, 0.10), (1.0, 1.0)),
+    'green': ((0.25, 0.60, 0.30), (0.08, 0.10, 0.08), (1.0, 1.0)),
+    'yellow': ((0.90, 0.78, 0.25), (0.06, 0.07, 0.08), (1.0, 1.0)),
+    'tinted': ((0.62, 0.72, 0.70), (0.12, 0.12, 0.12), (0.55, 0.85)),
 }
 
-# material -> {family: weight}; every family is used by at least three materials.
-_APPEARANCE: dict[str, dict[str, float]] = {
-    'wood':      {'brown': 0.45, 'red': 0.1, 'blue': 0.1, 'green': 0.1, 'yellow': 0.1, 'white': 0.1,
-                  'dark': 0.05},
-    'metal':     {'grey': 0.35, 'red': 0.15, 'blue': 0.15, 'white': 0.1, 'dark': 0.1, 'green': 0.05,
-                  'yellow': 0.05, 'brown': 0.05},
-    'glass':     {'tinted': 0.35, 'green': 0.15, 'brown': 0.15, 'white': 0.15, 'blue': 0.1,
-                  'grey': 0.1},
-    'ceramic':   {'white': 0.35, 'blue': 0.15, 'red': 0.1, 'brown': 0.15, 'dark': 0.1,
-                  'yellow': 0.1, 'green': 0.05},
-    'plastic':   {'red': 0.15, 'blue': 0.15, 'yellow': 0.1, 'green': 0.1, 'white': 0.15,
-                  'grey': 0.1, 'brown': 0.1, 'tinted': 0.1, 'dark': 0.05},
-    'cardboard': {'brown': 0.5, 'white': 0.2, 'red': 0.1, 'blue': 0.1, 'yellow': 0.1},
-    'foam':      {'yellow': 0.2, 'grey': 0.2, 'blue': 0.15, 'dark': 0.15, 'green': 0.1,
-                  'white': 0.1, 'red': 0.1},
-    'fabric':    {'red': 0.15, 'blue': 0.2, 'grey': 0.15, 'dark': 0.1, 'green': 0.15, 'brown': 0.1,
-                  'yellow': 0.1, 'white': 0.05},
-    'table':     {'brown': 0.6, 'grey': 0.2, 'white': 0.2},
-    'gripper':   {'grey': 0.6, 'dark': 0.4},
+# material -> ({family: weight}, textures): the first family is the typical look; every other
+# family is shared by at least two materials.
+_APPEARANCE: dict[str, tuple[dict[str, float], tuple[str, ...]]] = {
+    'wood':      ({'brown': 0.75, 'yellow': 0.1, 'dark': 0.1, 'red': 0.05}, ('grain',)),
+    'metal':     ({'grey': 0.75, 'dark': 0.1, 'red': 0.08, 'blue': 0.07}, ('plain', 'gradient')),
+    'glass':     ({'tinted': 0.75, 'green': 0.1, 'blue': 0.1, 'white': 0.05}, ('plain',)),
+    'ceramic':   ({'white': 0.75, 'blue': 0.1, 'red': 0.08, 'yellow': 0.07}, ('plain', 'gradient')),
+    'plastic':   ({'red': 0.3, 'blue': 0.25, 'yellow': 0.2, 'green': 0.15, 'tinted': 0.1},
+                  ('plain', 'stripes')),
+    'cardboard': ({'brown': 0.75, 'white': 0.15, 'grey': 0.1}, ('plain', 'noise')),
+    'foam':      ({'yellow': 0.4, 'grey': 0.25, 'green': 0.2, 'dark': 0.15}, ('noise',)),
+    'fabric':    ({'blue': 0.3, 'red': 0.25, 'green': 0.25, 'dark': 0.2}, ('checker', 'stripes')),
+    'table':     ({'brown': 0.6, 'grey': 0.2, 'white': 0.2}, ('grain', 'plain', 'noise')),
+    'gripper':   ({'grey': 0.6, 'dark': 0.4}, ('plain',)),
 }
 
 
@@ -218,23 +214,21 @@ _FINISH: dict[str, tuple[tuple, tuple, tuple]] = {
 def appearance_distribution(material: str) -> list[tuple[float, tuple, tuple, tuple, tuple]]:
     """The colour mixture of a material: list of (weight, rgb_mean, rgb_std, texture_names,
     alpha_range), weights summing to 1."""
-    out = []
-    for fam, w in _APPEARANCE[get_material(material).name].items():
-        mean, std, tex, alpha = _FAMILIES[fam]
-        out.append((w, mean, std, tex, alpha))
-    total = sum(o[0] for o in out)
-    return [(w / total, *rest) for w, *rest in out]
+    fams, tex = _APPEARANCE[get_material(material).name]
+    total = sum(fams.values())
+    return [(w / total, *_FAMILIES[f][:2], tex, _FAMILIES[f][2]) for f, w in fams.items()]
 
 
 def sample_appearance(material: str, rng: np.random.Generator) -> dict:
     """Draw an appearance: dict(rgba=[r, g, b, a] floats in [0, 1], texture=str, family=str,
     specular, shininess, reflectance floats in [0, 1] (surface finish))."""
-    fams = list(_APPEARANCE[get_material(material).name].items())
-    w = np.array([f[1] for f in fams])
-    fam = fams[int(rng.choice(len(fams), p=w / w.sum()))][0]
-    mean, std, tex, (a0, a1) = _FAMILIES[fam]
+    name = get_material(material).name
+    fams, tex = _APPEARANCE[name]
+    w = np.array(list(fams.values()))
+    fam = list(fams)[int(rng.choice(len(fams), p=w / w.sum()))]
+    mean, std, (a0, a1) = _FAMILIES[fam]
     rgb = np.clip(rng.normal(mean, std), 0.0, 1.0)
     alpha = float(rng.uniform(a0, a1)) if a1 > a0 else a0
-    spec, shin, refl = (float(rng.uniform(lo, hi)) for lo, hi in _FINISH[get_material(material).name])
+    spec, shin, refl = (float(rng.uniform(lo, hi)) for lo, hi in _FINISH[name])
     return {'rgba': [float(c) for c in rgb] + [alpha], 'texture': str(rng.choice(tex)),
             'family': fam, 'specular': spec, 'shininess': shin, 'reflectance': refl}

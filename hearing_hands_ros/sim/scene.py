@@ -27,10 +27,12 @@ from . import materials as mat
 
 SHAPES = ('box', 'cylinder', 'cup', 'bowl', 'plate', 'sphere', 'stick')
 # The ambiguous pair: shapes with a flat top or a rim, upright, side by side with a small gap
-# (the closed finger pair, 28 mm long, bridges it and lands on the taller one's edge).
+# (the closed finger pair, 28 mm long, bridges it and lands on the taller one's edge). The two
+# heights differ by only a few millimetres, which of the two is taller is random, so the wrist
+# camera cannot tell which one the fingers will strike: only the sound can.
 PAIR_SHAPES = ('box', 'cylinder', 'cup', 'bowl')
 PAIR_GAP = (0.004, 0.010)     # gap between the facing surfaces [m]
-PAIR_MIN_DZ = 0.012           # least height difference of the pair [m]
+PAIR_DZ = (0.0015, 0.004)     # height difference of the pair [m]
 
 TABLE_ID, GRIPPER_ID, IGNORE_ID = 0, -1, -2          # sound ids of non-object geoms
 GRIPPER_LABEL = 255                                   # label-image value of the gripper
@@ -258,13 +260,13 @@ def sample_objects(rng: np.random.Generator, scenario: str):
             if _place(objs, rng, []):
                 return objs, ()
     if scenario == 'ambiguous':
-        # Two different materials side by side; which one is taller (the one the gripper strikes)
-        # is random, so both materials are heard as targets across episodes.
+        # Two different materials side by side, nearly equally tall; which one is taller (the one
+        # the gripper strikes) is random, so both materials are heard as targets across episodes.
         while True:
             m_a, m_b = rng.choice(mat.OBJECT_MATERIALS, size=2, replace=False)
             a, b = (_sample_object(k, rng, shape=str(rng.choice(PAIR_SHAPES)), material=str(m))
                     for k, m in ((1, m_a), (2, m_b)))
-            if abs(a.size[2] - b.size[2]) < PAIR_MIN_DZ:
+            if not PAIR_DZ[0] <= abs(a.size[2] - b.size[2]) <= PAIR_DZ[1]:
                 continue
             gap = rng.uniform(*PAIR_GAP)
             direction = rng.uniform(-np.pi, np.pi)
