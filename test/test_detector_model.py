@@ -51,6 +51,25 @@ def test_variants_forward_loss_backward(variant):
                                    atol=1e-4, rtol=0)
 
 
+def test_term_dropout_trains_each_term_alone():
+    """match_dropout=1 scores every event by the visual prior alone, prior_dropout=1 by the
+    audio-visual match alone; the gradient then reaches only that term's head."""
+    torch.manual_seed(0)
+    cfg = DetectorConfig(**SMALL)
+    net = SoundingObjectDetector(cfg)
+    img, mel, am = _batch(cfg)
+    valid = torch.ones(4, dtype=torch.bool)
+    for kw, used, unused in ((dict(match_dropout=1.0), net.prior_head, net.audio),
+                             (dict(prior_dropout=1.0), net.audio, net.prior_head)):
+        net.zero_grad()
+        out = net(img, mel)
+        loss, _ = detector_loss(net, out, img, am, valid, weights={'rec': 0, 'mask': 0, 'nce': 0},
+                                **kw)
+        loss.backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in used.parameters())
+        assert all(p.grad is None or p.grad.abs().sum() == 0 for p in unused.parameters())
+
+
 def test_audio_changes_scores_only_with_audio():
     cfg = DetectorConfig(variant='vision_only', **SMALL)
     net = SoundingObjectDetector(cfg).eval()

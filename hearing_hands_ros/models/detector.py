@@ -8,7 +8,7 @@ can with the model:
     -> spatial-broadcast decoder -> per-slot alpha masks (B,K,s,s) + reconstruction (B,3,s,s).
     log-mel (B,1,M,T) -> audio CNN -> audio embedding a (B,E).
     logit of slot k = p(slot_k) + w * cos(a, g(slot_k)): a visual prior ("this object is
-    where a touch happens": under the fingers, the taller of two) plus the audio-visual match
+    where a touch happens": under the fingers) plus the audio-visual match
     ("this object looks like what I hear"), weighted by a learned w; softmax over slots =
     P(slot k made the sound).
 ``vision_only``
@@ -228,11 +228,13 @@ def _soft_iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
                   automask: torch.Tensor, valid: torch.Tensor,
-                  weights: dict[str, float] | None = None,
-                  match_dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                  weights: dict[str, float] | None = None, match_dropout: float = 0.0,
+                  prior_dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """image (B,3,S,S), automask (B,S,S) in {0,1}, valid (B,) bool (automask usable).
     ``match_dropout``: fraction of events scored by the visual prior alone (the audio-match
-    term dropped), so the prior stays a complete detector and the match term only adds to it.
+    term dropped), so the prior stays a complete detector. ``prior_dropout``: fraction scored by
+    the audio-visual match alone, so the match can pick the object by itself (and its weight
+    grows to where it outvotes the prior when the prior cannot decide between two objects).
     Returns the total loss and its parts (floats, for logging)."""
     w = {'rec': 20.0, 'ce': 1.0, 'mask': 1.0, 'nce': 0.5, **(weights or {})}
     parts: dict[str, torch.Tensor] = {}
@@ -254,9 +256,11 @@ def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
         iou = _soft_iou(out['masks'], am)                                # (B,K)
         target = iou.detach().argmax(dim=1)                              # (B,)
         logits = out['logits']
-        if 'match' in out and match_dropout > 0:
-            keep = (torch.rand(len(logits), 1, device=logits.device) >= match_dropout).float()
-            logits = out['prior'] + keep * out['match']
+        if 'match' in out and (match_dropout > 0 or prior_dropout > 0):
+            r = torch.rand(len(logits), 1, device=logits.device)
+            keep_match = (r >= match_dropout).float()                    # (B,1)
+            keep_prior = (r < 1.0 - prior_dropout).float()
+            logits = keep_prior * out['prior'] + keep_match * out['match']
         ce = F.cross_entropy(logits, target, reduction='none')
         parts['ce'] = (ce * vf).sum() / nvalid
         p = logits.softmax(dim=1)
