@@ -173,3 +173,23 @@ def test_labels_match_visible_objects(tap_episode):
     r, c = int(round(v)), int(round(u))
     assert 0 <= r < 64 and 0 <= c < 64
     assert 1 in frame.labels[max(r - 1, 0):r + 2, max(c - 1, 0):c + 2]
+
+
+def test_ambiguous_strike_side_is_random():
+    """The struck object of the ambiguous pair is left or right of the fingers in the wrist view
+    with equal chance (the wrist yaw faces the gap from either side), whatever the previous yaw."""
+    from hearing_hands_ros.sim.actions import ObjState, _Builder, plan_ambiguous
+    eye = np.eye(3)
+
+    def box(i, x, h):
+        size = np.array([0.04, 0.04, h])
+        pos = np.array([x, 0.0, h / 2])
+        return ObjState(i, 'box', size, pos, eye, pos - size / 2, pos + size / 2)
+    o, other = box(1, -0.0235, 0.05), box(2, 0.0235, 0.047)    # 7 mm gap, o 3 mm taller
+    rng = np.random.default_rng(0)
+    sides = []
+    for _ in range(40):
+        b = _Builder(0.0, [0.0, -0.1, 0.2, 0.3, 0.0], 0.09)
+        plan_ambiguous(b, o, other, rng)
+        sides.append(np.sign(np.cos(np.array(b.q)[-1, 3])))    # tool x towards other (+1) or o
+    assert 10 < sides.count(1.0) < 30

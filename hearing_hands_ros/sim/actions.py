@@ -138,14 +138,16 @@ class _Builder:
     def cur(self) -> np.ndarray:
         return self.q[-1]
 
-    def move(self, x=None, y=None, z=None, yaw=None, ap=None, T=None, v=0.25):
-        """Min-jerk move to the given targets (None keeps). T: duration, or from peak speed v."""
+    def move(self, x=None, y=None, z=None, yaw=None, ap=None, T=None, v=0.25, turn=np.pi):
+        """Min-jerk move to the given targets (None keeps). T: duration, or from peak speed v.
+        The yaw goes the shortest way round modulo ``turn``: a half turn by default (the fingers
+        are symmetric), a full turn where the side the wrist camera looks from matters."""
         q = self.cur.copy()
         for i, val in enumerate((x, y, z, yaw, ap)):
             if val is not None:
                 q[i] = val
-        if yaw is not None:   # shortest way round; the gripper is symmetric under a half turn
-            q[3] = self.cur[3] + (q[3] - self.cur[3] + np.pi / 2) % np.pi - np.pi / 2
+        if yaw is not None:
+            q[3] = self.cur[3] + (q[3] - self.cur[3] + turn / 2) % turn - turn / 2
         if T is None:
             dist = np.linalg.norm(q[:3] - self.cur[:3])
             T = max(0.15, 1.875 * dist / v, abs(q[3] - self.cur[3]) / 2.5,
@@ -157,16 +159,16 @@ class _Builder:
     def hold(self, T: float):
         return self.move(T=T)
 
-    def transit(self, x, y, z, yaw=None, ap=None, v=0.45):
+    def transit(self, x, y, z, yaw=None, ap=None, v=0.45, turn=np.pi):
         """Go to (x, y, z) via the safe height if the straight way could sweep over objects."""
         far = np.hypot(x - self.cur[0], y - self.cur[1]) > 0.01
         if far and self.cur[2] < self.z_safe - 1e-3:
             self.move(z=self.z_safe, v=v)
         if far and z < self.z_safe:
-            self.move(x=x, y=y, z=self.z_safe, yaw=yaw, ap=ap, v=v)
+            self.move(x=x, y=y, z=self.z_safe, yaw=yaw, ap=ap, v=v, turn=turn)
             self.move(z=z, v=0.6 * v)
         else:
-            self.move(x=x, y=y, z=z, yaw=yaw, ap=ap, v=v)
+            self.move(x=x, y=y, z=z, yaw=yaw, ap=ap, v=v, turn=turn)
         return self
 
     def plan(self, kind: str, target: int, params: dict) -> Plan:
@@ -377,7 +379,10 @@ def plan_ambiguous(b, o, other, rng, kind='tap'):
     lie across the gap (< 10 mm), hover exactly above its middle and go straight down: the finger
     on o's side lands on o's top edge next to the gap (2-5 mm planned depth, less than the height
     difference, so `other` is never touched). At the onset the wrist camera (behind the fingers
-    along tool y, image x = tool x) sees the two objects left and right of the fingers.
+    along tool y, image x = tool x) sees the two objects left and right of the fingers; the
+    wrist faces the gap from either side at random, so the struck object is left or right in the
+    image with equal chance (with the usual half-turn-symmetric yaw, the previous action's yaw
+    decided it: 73 % on the right).
     """
     u = other.pos[:2] - o.pos[:2]
     u = u / max(np.linalg.norm(u), 1e-6)
@@ -388,7 +393,8 @@ def plan_ambiguous(b, o, other, rng, kind='tap'):
     hover, _, v, reps = _strike_params(kind, rng)
     depth = min(rng.uniform(0.002, 0.005), 0.5 * (o.top - other.top))
     p = np.r_[mid, o.top]
-    b.transit(mid[0], mid[1], o.top + hover, yaw=np.arctan2(u[1], u[0]), ap=0.0)
+    yaw = np.arctan2(u[1], u[0]) + (np.pi if rng.random() < 0.5 else 0.0)
+    b.transit(mid[0], mid[1], o.top + hover, yaw=yaw, ap=0.0, turn=2 * np.pi)
     params = _strikes(b, p, kind, hover, depth, v, reps, rng)
     params['point'] = np.r_[mid - u * FINGER_HALF[0], o.top].round(4).tolist()   # finger tip
     return dict(params, mode='gap', ambiguous=True, pair=[o.id, other.id], gap=round(gap, 4))
