@@ -1,13 +1,29 @@
 """Detector evaluation helpers: geometry baselines and the live demo on real nodes."""
 import numpy as np
 
-from hearing_hands_ros.eval.detector import demo_live, nearest_gripper
+from hearing_hands_ros.eval.detector import demo_live, nearest_gripper, paired_difference
 
 
 def _region(y0, y1, x0, x1, shape=(40, 40)):
     m = np.zeros(shape, bool)
     m[y0:y1, x0:x1] = True
     return {'mask': m, 'score': 0.0}
+
+
+def test_paired_difference_interval_from_episode_bootstrap():
+    """Always right vs always wrong: +1 with a point interval; equal methods: 0 in the interval;
+    a one-episode advantage: the interval reaches down to 0 (the episode can be left out)."""
+    groups = np.repeat(np.arange(10), 5)
+    d = paired_difference(np.ones(50), np.zeros(50), groups)
+    assert d['difference'] == 1.0 and d['ci95'] == [1.0, 1.0]
+    rng = np.random.default_rng(1)
+    a = (rng.random(50) < 0.6).astype(float)
+    d = paired_difference(a, a, groups)
+    assert d['difference'] == 0.0 and d['ci95'] == [0.0, 0.0]
+    b = np.zeros(50)
+    a = np.where(groups == 3, 1.0, 0.0)
+    d = paired_difference(a, b, groups)
+    assert abs(d['difference'] - 0.1) < 1e-12 and d['ci95'][0] == 0.0 < d['ci95'][1]
 
 
 def test_nearest_gripper_by_centroid_and_by_pixel_can_disagree():
