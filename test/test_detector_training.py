@@ -34,3 +34,26 @@ def test_train_validate_resume_export(bags, tmp_path):
     onnx = tmp_path / 'det.onnx'
     assert main(['export', 'detector', '--checkpoint', str(run / 'best.pt'), '--out', str(onnx)]) == 0
     assert json.loads(onnx.with_suffix('.json').read_text())['num_slots'] == 3
+
+
+def test_event_cache_is_rebuilt_when_an_episode_is_re_recorded(bags, tmp_path):
+    """The cache key holds the episode files' sizes and times, not only the folder names."""
+    import os
+    import shutil
+
+    from hearing_hands_ros.data.detector_dataset import build_dataset
+    from hearing_hands_ros.models.detector import DetectorConfig
+    data = tmp_path / 'data'
+    data.mkdir()
+    for p in bags.iterdir():
+        (shutil.copytree if p.is_dir() else shutil.copy2)(p, data / p.name)
+    cfg, cache = DetectorConfig(image_size=32), tmp_path / 'cache.npz'
+    first = build_dataset([data], cfg, cache=cache, progress=False)
+    stamp = cache.stat().st_mtime_ns
+    build_dataset([data], cfg, cache=cache, progress=False)
+    assert cache.stat().st_mtime_ns == stamp                          # same files: reused
+    truth = data / 'episode_0000.truth.json'
+    os.utime(truth, ns=(truth.stat().st_atime_ns, truth.stat().st_mtime_ns + 10**9))
+    again = build_dataset([data], cfg, cache=cache, progress=False)
+    assert cache.stat().st_mtime_ns != stamp                          # re-recorded: rebuilt
+    assert (again['target'] == first['target']).all()

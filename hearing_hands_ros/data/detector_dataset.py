@@ -144,18 +144,29 @@ def _stack(rows: list[dict], cfg: DetectorConfig) -> dict:
             for k, (dt, shape) in empty.items()}
 
 
+def _fingerprint(bag: str) -> list:
+    """(name, size, mtime) of a bag folder's files and its ground-truth siblings, so a cache is
+    rebuilt when an episode is re-recorded into the same folder."""
+    b = Path(bag)
+    files = sorted(p for p in b.iterdir() if p.is_file()) if b.is_dir() else [b]
+    files += [p for p in (b.with_name(b.name + '.truth.json'), b.with_name(b.name + '.masks.npz'))
+              if p.is_file()]
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
 def build_dataset(bag_dirs: list[str | Path], cfg: DetectorConfig, cache: str | Path | None = None,
                   opts: DatasetOptions | None = None, progress: bool = True,
                   topics=None) -> dict:
     """Events of all episodes, concatenated; cached in ``cache`` (.npz) when given and reused when
-    the cache was built from the same episodes with the same settings."""
+    the cache was built from the same episode files (names, sizes, times) with the same settings."""
     from .bags import TopicNames, list_episodes, read_episode
     opts = opts or DatasetOptions()
     topics = topics or TopicNames()
     bag_dirs = [str(b) for b in list_episodes(bag_dirs)]
     # the events depend on the inputs' layout, not on the network: one cache serves every variant
     inputs = {k: v for k, v in cfg.to_dict().items() if k not in ('variant', 'mel_mean', 'mel_std')}
-    key = json.dumps({'v': CACHE_VERSION, 'bags': bag_dirs, 'cfg': inputs,
+    key = json.dumps({'v': CACHE_VERSION, 'bags': bag_dirs, 'files': [_fingerprint(b) for b in bag_dirs],
+                      'cfg': inputs,
                       'opts': repr(opts), 'topics': repr(topics)}, sort_keys=True)
     if cache is not None and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as z:
