@@ -134,7 +134,7 @@ def fit_contact_judge(train, sr: int):
         t = target_contact_time(m)
         if m['material'] == NO_MATERIAL or t is None:
             continue
-        X.append(clip_features(train.audio_float(i, int(train.valid[i])), sr, t))
+        X.append(clip_features(train.audio_float(i), sr, t))
         y.append(m['material'])
     if len(set(y)) < 2:
         return None
@@ -443,8 +443,8 @@ def run(args) -> int:
                 [meta[k] for k in unseen], nfe[m])
             result['methods'][m]['unseen_combos']['material_accuracy_contact'] = contact_accuracy(
                 [named[k] for k in unseen], [meta[k] for k in unseen])
-    real = [test.audio_float(i, int(test.valid[i])) for i in idx]
-    real_judged = judge.classify([log_mel(test.audio_float(i), sr) for i in idx])
+    real = [test.audio_float(i) for i in idx]                          # valid frames
+    real_judged = judge.classify([log_mel(x, sr) for x in real])
     result['judge_on_real_audio'] = {k: v for k, v in aggregate(
         [dict(stft_distance=0, envelope_distance=0, hits=0, n_pred=0, n_true=0, errs=[],
               loudness_error_db=0)] * len(idx), real_judged, meta, 0).items()
