@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='fraction of events trained on the visual prior alone (slots variant)')
     p.add_argument('--prior-dropout', type=float, default=0.3,
                    help='fraction of events trained on the audio-visual match alone (slots variant)')
+    p.add_argument('--mask-weight', type=float, default=12.0,
+                   help='weight of the automatic-mask guidance (pulls the sounding slot onto the '
+                        'touched object and off the fingers)')
     p.add_argument('--gain-jitter-db', type=float, default=6.0,
                    help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
@@ -248,7 +251,8 @@ def run(args) -> int:
             g['lr'] = args.lr * warm
         img, mel, am, valid = (t.to(device) for t in next(batches))
         outs = model(img, mel)
-        loss, parts = detector_loss(net, outs, img, am, valid, match_dropout=args.match_dropout,
+        loss, parts = detector_loss(net, outs, img, am, valid, weights={'mask': args.mask_weight},
+                                    match_dropout=args.match_dropout,
                                     prior_dropout=args.prior_dropout)
         opt.zero_grad(set_to_none=True)
         loss.backward()
