@@ -1,8 +1,8 @@
 """Detector evaluation helpers: geometry baselines and the live demo on real nodes."""
 import numpy as np
 
-from hearing_hands_ros.eval.detector import (ROBOT, demo_live, nearest_gripper, paired_difference,
-                                             score_events)
+from hearing_hands_ros.eval.detector import demo_live, nearest_gripper, paired_difference, score_events
+from hearing_hands_ros.sim.scene import GRIPPER_LABEL
 
 
 def _region(y0, y1, x0, x1, shape=(40, 40)):
@@ -31,7 +31,7 @@ def test_accuracy_counts_a_mostly_finger_region_as_a_miss():
     """Object 1 made the sound. A region that is mostly the robot's fingers with a strip of
     object 1 names the robot (a miss); one mostly on object 1 with some table is a hit."""
     labels = np.zeros((40, 40), np.uint8)
-    labels[:, :10] = ROBOT
+    labels[:, :10] = GRIPPER_LABEL
     labels[10:30, 10:20] = 1
     fingers_and_strip = _region(10, 30, 0, 13)        # 200 finger px, 60 object px
     object_and_table = _region(5, 35, 10, 22)         # 200 object px, 160 table px

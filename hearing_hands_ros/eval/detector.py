@@ -62,11 +62,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / u) if u else 0.0
 
 
-ROBOT = 255                                  # label of the robot's own fingers (sim ground truth)
-
-
 def _object_of(region: np.ndarray, labels: np.ndarray) -> int:
-    """The label covering most of ``region``, table (0) left out, robot (255) included."""
+    """The label covering most of ``region``, table (0) left out, the robot's fingers
+    (``sim.scene.GRIPPER_LABEL``) included."""
     ids = labels[region]
     ids = ids[ids >= 1]
     return int(np.bincount(ids).argmax()) if len(ids) else 0
