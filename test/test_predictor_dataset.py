@@ -33,3 +33,39 @@ def test_windows_contacts_cache_split(bags, tmp_path):
     assert len(held) == 0
     b = D.full_batch(data, [0], int(data.valid[0]))
     assert b['traj'].shape[0] == 1 and b['mel'].shape[1] == cfg.n_mels
+
+
+def test_action_of_splits_approach_from_contact_motion():
+    truth = {'actions': [
+        {'type': 'tap', 'start': 1.0, 'contact_start': 1.8, 'end': 2.5, 'target': 3},
+        {'type': 'idle', 'start': 2.5, 'contact_start': None, 'end': 3.5, 'target': 0},
+        {'type': 'push', 'start': 3.5, 'end': 5.0, 'target': 2}]}    # older bags: one path
+    assert D._action_of(truth, 1.0) == dict(truth['actions'][0], type='idle', target=None)
+    assert D._action_of(truth, 1.8) is truth['actions'][0]
+    assert D._action_of(truth, 2.5)['type'] == 'idle'
+    assert D._action_of(truth, 3.5) is truth['actions'][2]
+    assert D._action_of(truth, 3.0) is None and D._action_of(None, 1.0) is None
+
+
+def test_contact_motions_see_their_target(bags, tmp_path):
+    """Each action is published as approach + contact motion: the approach window has no
+    target (material 'none'); the contact motion starts where the camera sees the object, so the
+    local view at its first contact is inside the image (not the zero crop of an off-image
+    point)."""
+    cfg = P.PredictorConfig()
+    data = D.load_windows(bags, cfg, cache_dir=tmp_path / 'cache', progress=False)
+    truth = json.loads(next(bags.glob('*.truth.json')).read_text())
+    contact_starts = {round(a['contact_start'], 2) for a in truth['actions'] if a['contact_start']}
+    assert contact_starts and len(data) == len(contact_starts) + len(truth['actions'])
+    seen = 0
+    for i, m in enumerate(data.meta):
+        if round(m['start'], 2) not in contact_starts:
+            assert m['material'] == D.NO_MATERIAL and m['action'] == 'idle'
+            continue
+        hit = [c for c in m['contacts'] if m['material'] in c['materials']]
+        if m['material'] == D.NO_MATERIAL or not hit:
+            continue
+        k = min(int(hit[0]['time'] * cfg.frame_rate) // cfg.frames_per_crop, data.crops.shape[1] - 1)
+        assert data.crops[i, k].max() > 0, m
+        seen += 1
+    assert seen >= 1

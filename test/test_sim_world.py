@@ -43,7 +43,7 @@ def test_stream_is_chronological_and_complete(tap_episode):
     kinds = [e.kind for e in evs]
     assert kinds.count('pose') == int(np.ceil(T * c.pose_hz - 1e-9))
     assert kinds.count('image') == int(np.ceil(T * c.fps - 1e-9))
-    assert kinds.count('path') == 1
+    assert kinds.count('path') == 2                          # approach, then the tap
     assert len(audio) == round(T * SR) and audio.dtype == np.float32
     chunks = [e for e in evs if e.kind == 'audio']
     assert all(len(e.samples) == c.chunk_samples for e in chunks)
@@ -51,10 +51,18 @@ def test_stream_is_chronological_and_complete(tap_episode):
     img = next(e for e in evs if e.kind == 'image')
     assert img.rgb.shape == (64, 64, 3) and img.rgb.dtype == np.uint8
     assert img.labels.shape == (64, 64) and img.labels.dtype == np.uint8
-    path = next(e for e in evs if e.kind == 'path')
-    assert path.t == pytest.approx(world.truth['actions'][0]['start'])
-    assert path.positions.shape == (len(path.times), 3) and path.orientations.shape[1] == 4
-    assert np.all(np.diff(path.times) > 0) and path.times[0] == pytest.approx(path.t)
+    approach, strike = [e for e in evs if e.kind == 'path']
+    act = world.truth['actions'][0]
+    assert approach.t == pytest.approx(act['start'])
+    assert act['start'] < act['contact_start'] < act['end']
+    assert strike.t == pytest.approx(act['contact_start']) and strike.times[-1] == pytest.approx(act['end'])
+    assert approach.times[-1] == pytest.approx(strike.times[0])
+    for path in (approach, strike):
+        assert path.positions.shape == (len(path.times), 3) and path.orientations.shape[1] == 4
+        assert np.all(np.diff(path.times) > 0) and path.times[0] == pytest.approx(path.t)
+    assert np.allclose(approach.positions[-1], strike.positions[0])   # one continuous motion
+    # the contact motion (tap straight down) starts above the plate: no approach in it
+    assert np.ptp(strike.positions[:, :2], axis=0).max() < 1e-6
     json.dumps(world.truth)                                  # serializable as is
 
 

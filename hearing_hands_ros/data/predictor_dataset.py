@@ -91,14 +91,19 @@ def normalization(data: PredictorData) -> dict:
 
 
 # --- building ---------------------------------------------------------------------------------
-def _action_of(truth: dict | None, t_start: float) -> dict | None:
+def _action_of(truth: dict | None, t_start: float, tol: float = 0.02) -> dict | None:
+    """The action of the path that starts at ``t_start``. An action published as two paths
+    (``contact_start``: approach, then contact motion) owns only its contact motion; its
+    approach is a motion without a target, labelled ``idle``."""
     if not truth:
         return None
-    acts = truth.get('actions', [])
-    if not acts:
-        return None
-    best = min(acts, key=lambda a: abs(float(a['start']) - t_start))
-    return best if abs(float(best['start']) - t_start) < 0.1 else None
+    for a in truth.get('actions', []):
+        cs = a.get('contact_start')
+        if cs is not None and abs(float(cs) - t_start) < tol:
+            return a
+        if abs(float(a['start']) - t_start) < tol:
+            return a if cs is None else dict(a, type='idle', target=None)
+    return None
 
 
 def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,

@@ -4,7 +4,10 @@ An action is a timed list of keyframes of the gripper joint targets
 q = (x, y, z, yaw, aperture) [m, m, m, rad, m] (TCP position in world, yaw about z, finger gap),
 joined by minimum-jerk segments (zero velocity and acceleration at every keyframe). The same
 `Plan` drives the position servos (reference + velocity feed-forward, sampled at the physics rate)
-and is published as the planned path at the action start.
+and is published as planned paths, the way a robot's planner hands them out: the *approach*
+(transit to the pre-contact pose above or beside the target) at the action start, and the
+*contact motion* (strike, scrape, push, grasp...) when the approach ends, so the wrist camera sees
+the object a contact motion will touch when that motion is planned.
 
 Action types: tap, hit (faster, harder), knock (2-3 quick taps), scrape (finger tips along an
 object's top or side), push (object slides on the table), pick_place (grasp, lift, place: place
@@ -53,6 +56,7 @@ class Plan:
     times: np.ndarray                  # (K,) [s], strictly increasing
     q: np.ndarray                      # (K, 5) x, y, z [m], yaw [rad], aperture [m]
     params: dict = field(default_factory=dict)
+    contact_start: float | None = None  # [s] end of the approach = start of the contact motion
 
     @property
     def start(self) -> float:
@@ -71,12 +75,22 @@ class Plan:
         dq = self.q[k + 1] - self.q[k]
         return self.q[k] + dq * s[:, None], dq * (ds / dt)[:, None]
 
-    def path(self, hz: float = 50.0):
-        """Planned TCP path: times (M,), positions (M, 3), orientations (M, 4) xyzw."""
-        n = max(2, int(np.ceil((self.end - self.start) * hz)) + 1)
-        t = np.linspace(self.start, self.end, n)
+    def path(self, hz: float = 50.0, start: float | None = None, end: float | None = None):
+        """Planned TCP path over [start, end] (default: the whole plan): times (M,), positions
+        (M, 3), orientations (M, 4) xyzw."""
+        start = self.start if start is None else start
+        end = self.end if end is None else end
+        n = max(2, int(np.ceil((end - start) * hz)) + 1)
+        t = np.linspace(start, end, n)
         q, _ = self.sample(t)
         return t, q[:, :3].copy(), yaw_quat(q[:, 3])
+
+    def paths(self, hz: float = 50.0) -> list:
+        """The paths a planner publishes for this action: [approach, contact motion], or the
+        whole plan as one path when there is no approach (idle)."""
+        if self.contact_start is None:
+            return [self.path(hz)]
+        return [self.path(hz, end=self.contact_start), self.path(hz, start=self.contact_start)]
 
 
 @dataclass
@@ -133,6 +147,7 @@ class _Builder:
         self.t = [t0]
         self.q = [np.asarray(q0, float).copy()]
         self.z_safe = z_safe
+        self.approach_end: int | None = None     # keyframe where the last transit arrived
 
     @property
     def cur(self) -> np.ndarray:
@@ -169,10 +184,13 @@ class _Builder:
             self.move(z=z, v=0.6 * v)
         else:
             self.move(x=x, y=y, z=z, yaw=yaw, ap=ap, v=v, turn=turn)
+        self.approach_end = len(self.t) - 1
         return self
 
     def plan(self, kind: str, target: int, params: dict) -> Plan:
-        return Plan(kind, target, np.array(self.t), np.array(self.q), params)
+        k = self.approach_end
+        split = float(self.t[k]) if k is not None and 0 < k < len(self.t) - 1 else None
+        return Plan(kind, target, np.array(self.t), np.array(self.q), params, split)
 
 
 def _rim_or_top_point(o: ObjState, rng) -> np.ndarray:

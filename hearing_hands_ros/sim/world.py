@@ -446,10 +446,11 @@ class SoundWorld:
                 plan = act.plan_action(kind, target, t0, q_ref, self.object_states(), rng,
                                        self.scene.pair)
                 self._action_index = k
-                times, P, Q = plan.path(PATH_HZ)
-                self._push(PathEvent(t0, times, P, Q, plan.kind, k))
+                for times, P, Q in plan.paths(PATH_HZ):       # approach, then contact motion
+                    self._push(PathEvent(float(times[0]), times, P, Q, plan.kind, k))
                 self.truth['actions'].append(_jsonable(dict(
                     index=k, type=plan.kind, start=round(plan.start, 6), end=round(plan.end, 6),
+                    contact_start=None if plan.contact_start is None else round(plan.contact_start, 6),
                     target=plan.target, params=plan.params)))
                 n = int(round((plan.end - t0) / self.dt))
                 ref, refd = plan.sample(t0 + self.dt * np.arange(1, n + 1))
