@@ -47,6 +47,10 @@ class Prediction:
     material: str = ''                 # the material the sound most resembles
     action: str = ''                   # the action the sound most resembles
     mel: np.ndarray | None = field(default=None, repr=False)   # (M, T) log-mel (model output)
+    # fraction of the path's local views (one per 0.2 s) that project into the plan-start image;
+    # where it is low the model cannot see what the path will touch (plan the contact motion
+    # from a pose whose camera view shows the target)
+    in_view: float = 1.0
 
     @property
     def duration(self) -> float:
@@ -179,7 +183,8 @@ class Planner:
     def prepare(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None,
                 aperture: float = tr.DEFAULT_APERTURE):
         """Validate paths and build model inputs. Returns (traj (B,T,D), image (B,3,S,S),
-        crops (B,K,3,s,s), frames per path (B,)). Raises TrajectoryError naming the bad path."""
+        crops (B,K,3,s,s), frames per path (B,), fraction of each path's local views inside the
+        image (B,)). Raises TrajectoryError naming the bad path."""
         if rgb is None or np.asarray(rgb).ndim != 3:
             raise ValueError('need a wrist-camera RGB image (H, W, 3) taken at plan start')
         rgb = np.asarray(rgb, dtype=np.uint8)
@@ -199,8 +204,14 @@ class Planner:
         t_len = int(frames.max())
         feats = np.stack([tr.features(p, t_len, self.cfg.frame_rate, aperture=aperture) for p in valid])
         img = P.global_view(rgb, self.cfg)
-        crops = np.stack([P.local_views(rgb, f, K, self.T_tcp_camera, self.cfg)[0] for f in feats])
-        return feats, np.repeat(img[None], len(valid), 0), crops, frames
+        views = [P.local_views(rgb, f, K, self.T_tcp_camera, self.cfg) for f in feats]
+        crops = np.stack([c for c, _ in views])
+        in_view = []
+        for (_, uv), n in zip(views, frames):
+            uv = uv[:int(np.ceil(n / self.cfg.frames_per_crop))]
+            inside = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+            in_view.append(float(inside.mean()))
+        return feats, np.repeat(img[None], len(valid), 0), crops, frames, np.asarray(in_view)
 
     # sampling ---------------------------------------------------------------------------------
     def _empty(self, t_len: int, k: int) -> dict:
@@ -270,8 +281,11 @@ class Planner:
                 steps: int | None = None, guidance: float | None = None,
                 aperture: float = tr.DEFAULT_APERTURE) -> list[Prediction]:
         """Predict the sound of every candidate path in one batched call."""
-        traj, image, crops, frames = self.prepare(paths, rgb, K, aperture)
-        return self.predict_features(traj, image, crops, frames, seed, steps, guidance)
+        traj, image, crops, frames, in_view = self.prepare(paths, rgb, K, aperture)
+        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance)
+        for p, v in zip(preds, in_view):
+            p.in_view = float(v)
+        return preds
 
 
 # --- ranking ----------------------------------------------------------------------------------

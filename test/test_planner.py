@@ -50,6 +50,21 @@ def test_batched_prediction_shapes_and_determinism(bundle):
     assert not np.allclose(other.audio, preds[0].audio)
 
 
+def test_in_view_tells_when_the_path_leaves_the_camera_view(bundle):
+    """With the sim rig (tool z up, camera behind and above the fingers): a tap straight down
+    stays in the plan-start view; a 60 cm sweep leaves it."""
+    planner = Planner(bundle, backend='cpu')
+    n = 60
+    t = np.linspace(0, 2.0, n)
+    up = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
+    tap = tr.Trajectory(t + 5.0, np.stack([np.zeros(n), np.zeros(n),
+                                           0.15 - 0.05 * np.sin(np.pi * t / 2.0)], 1), up)
+    sweep = tr.Trajectory(t + 5.0, np.stack([np.linspace(0, 0.6, n), np.zeros(n), np.full(n, 0.15)], 1), up)
+    tap, away = planner.predict([tap, sweep], scene())
+    assert tap.in_view == 1.0
+    assert 0.0 < away.in_view < 0.5
+
+
 def test_guided_sampling_and_torch_backend_agree_with_onnx(bundle):
     onnx = Planner(bundle, backend='cpu', steps=3, guidance=2.0)
     assert onnx.network_evaluations == 6

@@ -315,7 +315,8 @@ def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for i in range(min(max_paths, len(data))):
+    touching = [i for i in range(len(data)) if data.meta[i]['contacts']]   # not the approaches
+    for i in (touching or list(range(len(data))))[:max_paths]:
         frames = int(data.valid[i])
         b = D.full_batch(data, [i], frames)
         pred = planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),

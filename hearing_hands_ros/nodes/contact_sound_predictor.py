@@ -72,7 +72,7 @@ class ContactSoundPredictor(Node):
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
         self.create_subscription(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
-        for key in ('paths', 'predictions', 'dropped_paths'):
+        for key in ('paths', 'predictions', 'dropped_paths', 'paths_out_of_view'):
             self.diag.count(key, 0)
         self.worker = threading.Thread(target=self._work, name='predictor_inference', daemon=True)
         self.worker.start()
@@ -174,6 +174,13 @@ class ContactSoundPredictor(Node):
         self.diag.set_value('last_onsets', ' '.join(f'{o:.3f}' for o in pred.onsets) or '-')
         self.diag.set_value('last_peak_db', f'{pred.peak_db:.1f}')
         self.diag.set_value('last_material', pred.material)
+        self.diag.set_value('last_path_in_view', f'{pred.in_view:.2f}')
+        if pred.in_view < 0.5:
+            self.diag.count('paths_out_of_view')
+            self.get_logger().warning(
+                f'planned path mostly outside the camera view ({pred.in_view:.0%} of it in the '
+                'latest image): the prediction cannot see what it will touch; plan the contact '
+                'motion from a pose whose camera view shows the target', throttle_duration_sec=5.0)
         if self.p.wav_output_dir:
             self._write_wav(start_ns, pred)
 
