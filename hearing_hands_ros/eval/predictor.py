@@ -391,6 +391,7 @@ def run(args) -> int:
     rows = {m: [] for m in methods}
     audio = {m: [] for m in methods}
     nearest = retrieve(train, test, idx)
+    figures = 0
     timing = {m: 0.0 for m in methods}
     for n, i in enumerate(tqdm(idx, desc='evaluate', disable=args.no_progress, dynamic_ncols=True)):
         frames = int(test.valid[i])
@@ -413,7 +414,8 @@ def run(args) -> int:
             x = outs[m][:len(real)]
             rows[m].append(window_metrics(x, real, test.meta[i]['contacts'], sr))
             audio[m].append(x)
-        if n < 6:
+        if figures < 6 and test.meta[i]['contacts']:             # not the silent approaches
+            figures += 1
             fig_dir = args.figures or Path(args.json).with_suffix('').parent / 'predictor_figures'
             fig_dir.mkdir(parents=True, exist_ok=True)
             mt = test.meta[i]
