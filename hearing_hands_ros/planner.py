@@ -209,7 +209,8 @@ class Planner:
         in_view = []
         for (_, uv), n in zip(views, frames):
             uv = uv[:int(np.ceil(n / self.cfg.frames_per_crop))]
-            inside = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+            inside = (np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w)
+                      & (uv[:, 1] >= 0) & (uv[:, 1] < h))
             in_view.append(float(inside.mean()))
         return feats, np.repeat(img[None], len(valid), 0), crops, frames, np.asarray(in_view)
 
