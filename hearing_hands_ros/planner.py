@@ -206,13 +206,9 @@ class Planner:
         img = P.global_view(rgb, self.cfg)
         views = [P.local_views(rgb, f, K, self.T_tcp_camera, self.cfg) for f in feats]
         crops = np.stack([c for c, _ in views])
-        in_view = []
-        for (_, uv), n in zip(views, frames):
-            uv = uv[:int(np.ceil(n / self.cfg.frames_per_crop))]
-            inside = (np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w)
-                      & (uv[:, 1] >= 0) & (uv[:, 1] < h))
-            in_view.append(float(inside.mean()))
-        return feats, np.repeat(img[None], len(valid), 0), crops, frames, np.asarray(in_view)
+        in_view = np.array([P.in_image(uv[:int(np.ceil(n / self.cfg.frames_per_crop))], w, h).mean()
+                            for (_, uv), n in zip(views, frames)])
+        return feats, np.repeat(img[None], len(valid), 0), crops, frames, in_view
 
     # sampling ---------------------------------------------------------------------------------
     def _empty(self, t_len: int, k: int) -> dict:

@@ -57,10 +57,10 @@ def test_in_view_tells_when_the_path_leaves_the_camera_view(bundle):
     n = 60
     t = np.linspace(0, 2.0, n)
     up = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
-    tap = tr.Trajectory(t + 5.0, np.stack([np.zeros(n), np.zeros(n),
-                                           0.15 - 0.05 * np.sin(np.pi * t / 2.0)], 1), up)
+    down = tr.Trajectory(t + 5.0, np.stack([np.zeros(n), np.zeros(n),
+                                            0.15 - 0.05 * np.sin(np.pi * t / 2.0)], 1), up)
     sweep = tr.Trajectory(t + 5.0, np.stack([np.linspace(0, 0.6, n), np.zeros(n), np.full(n, 0.15)], 1), up)
-    tap, away = planner.predict([tap, sweep], scene())
+    tap, away = planner.predict([down, sweep], scene())
     assert tap.in_view == 1.0
     assert 0.0 < away.in_view < 0.5
 

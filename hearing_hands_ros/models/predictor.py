@@ -280,6 +280,11 @@ def camera_pose_at_start(feats: np.ndarray, T_tcp_camera) -> tuple[np.ndarray, n
                          (np.asarray(T_tcp_camera[0], float), np.asarray(T_tcp_camera[1], float)))
 
 
+def in_image(uv: np.ndarray, w: int, h: int) -> np.ndarray:
+    """(K, 2) pixel positions -> (K,) bool: finite and inside a w x h image."""
+    return np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+
+
 def local_views(rgb: np.ndarray, feats: np.ndarray, K, T_tcp_camera,
                 cfg: PredictorConfig) -> tuple[np.ndarray, np.ndarray]:
     """Crops of ``rgb`` around where the path (feature positions, one every ``frames_per_crop``
@@ -290,9 +295,8 @@ def local_views(rgb: np.ndarray, feats: np.ndarray, K, T_tcp_camera,
     uv, _ = project_points(feats[idx, :3], camera_pose_at_start(feats, T_tcp_camera), K)
     side = max(2, int(round(cfg.crop_frac * w)))
     out = np.zeros((len(idx), 3, cfg.crop_size, cfg.crop_size), np.float32)
-    for i, (u, v) in enumerate(uv):
-        if not (np.isfinite(u) and np.isfinite(v)) or not (0 <= u < w and 0 <= v < h):
-            continue
+    for i in np.flatnonzero(in_image(uv, w, h)):
+        u, v = uv[i]
         patch = cv2.getRectSubPix(rgb, (side, side), (float(u), float(v)))
         patch = cv2.resize(patch, (cfg.crop_size, cfg.crop_size), interpolation=cv2.INTER_AREA)
         out[i] = patch.astype(np.float32).transpose(2, 0, 1) / 255.0
