@@ -10,7 +10,8 @@ from hearing_hands_ros.models.detector import load_checkpoint
 def test_train_validate_resume_export(bags, tmp_path):
     run = tmp_path / 'run'
     common = ['--data', str(bags), '--out', str(run), '--image-size', '32', '--num-slots', '3',
-              '--batch', '4', '--threads', '1', '--minutes', '5', '--no-progress']
+              '--batch', '4', '--threads', '1', '--minutes', '5', '--no-progress',
+              '--n-mels', '24', '--n-fft', '128', '--hop', '32']            # a finer audio grid
     assert main(['train', 'detector', *common, '--steps', '4', '--val', str(bags),
                  '--val-every', '2']) == 0
     rows = [line.split(',', 1) for line in (run / 'val.csv').read_text().splitlines()]
@@ -19,6 +20,7 @@ def test_train_validate_resume_export(bags, tmp_path):
     best, ck = load_checkpoint(run / 'best.pt')
     assert ck['step'] in (2, 4) and ck['training']['validation']['step'] == ck['step']
     assert best.cfg.num_slots == 3 and best.cfg.image_size == 32
+    assert (best.cfg.n_mels, best.cfg.n_fft, best.cfg.hop, best.cfg.frames) == (24, 128, 32, 25)
     # resume continues the step count (and the EMA) from last.pt
     assert main(['train', 'detector', *common, '--steps', '6', '--resume']) == 0
     _, last = load_checkpoint(run / 'last.pt')
@@ -29,11 +31,13 @@ def test_train_validate_resume_export(bags, tmp_path):
     assert main(['train', 'detector', '--data', str(bags), '--out', str(tmp_path / 'vo'),
                  '--variant', 'vision_only', '--init', str(run / 'best.pt'), '--cache', str(cache),
                  '--image-size', '32', '--num-slots', '3', '--batch', '4', '--steps', '2',
-                 '--threads', '1', '--no-progress']) == 0
+                 '--threads', '1', '--no-progress', '--n-mels', '24', '--n-fft', '128',
+                 '--hop', '32']) == 0
     assert cache.stat().st_mtime_ns == stamp and not (tmp_path / 'vo' / 'dataset.npz').exists()
     onnx = tmp_path / 'det.onnx'
     assert main(['export', 'detector', '--checkpoint', str(run / 'best.pt'), '--out', str(onnx)]) == 0
-    assert json.loads(onnx.with_suffix('.json').read_text())['num_slots'] == 3
+    meta = json.loads(onnx.with_suffix('.json').read_text())
+    assert meta['num_slots'] == 3 and (meta['n_mels'], meta['n_fft'], meta['frames']) == (24, 128, 25)
 
 
 def test_event_cache_is_rebuilt_when_an_episode_is_re_recorded(bags, tmp_path):

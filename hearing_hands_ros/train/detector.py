@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
     p.add_argument('--image-size', type=int, default=64)
+    p.add_argument('--n-mels', type=int, default=DetectorConfig.n_mels, help='audio log-mel bands')
+    p.add_argument('--n-fft', type=int, default=DetectorConfig.n_fft, help='audio FFT size')
+    p.add_argument('--hop', type=int, default=DetectorConfig.hop, help='audio hop [samples]')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
@@ -153,7 +156,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
 
-    cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, image_size=args.image_size)
+    cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, image_size=args.image_size,
+                         n_mels=args.n_mels, n_fft=args.n_fft, hop=args.hop)
     cache = Path(args.cache) if args.cache else out / 'dataset.npz'
     if world > 1 and rank != 0:
         torch.distributed.barrier()              # rank 0 builds the cache first
