@@ -134,7 +134,7 @@ class Planner:
 
     def __init__(self, model: str | Path | None = None, backend: str = 'auto',
                  steps: int | None = None, guidance: float | None = None, threads: int = 0,
-                 T_tcp_camera=None):
+                 T_tcp_camera=None, temperature: float | None = None):
         path = Path(model) if model else default_model_path()
         self.bundle = load_bundle(path, 'predictor', backend=backend, threads=threads,
                                   expect={'feature_layout': list(tr.FEATURE_LAYOUT)},
@@ -154,8 +154,13 @@ class Planner:
             tail_seconds=float(meta['tail_seconds']))
         self.steps = int(steps or meta['steps'])
         self.guidance = float(meta['guidance'] if guidance is None else guidance)
+        # noise scale of the sampler's start point (1 = the training distribution; lower trades
+        # the sample's spread for closeness to the conditional mean, like VITS's noise_scale)
+        self.temperature = float(meta.get('temperature', 1.0) if temperature is None else temperature)
         if self.steps < 1:
             raise ModelError('sampling steps must be >= 1')
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ModelError(f'sampler temperature {self.temperature} is outside [0, 2]')
         cam = meta['camera']
         self.camera_size = (int(cam['width']), int(cam['height']))
         self.K = np.asarray(cam['K'], dtype=np.float64).reshape(3, 3)
@@ -219,13 +224,15 @@ class Planner:
                     crops=np.zeros((0, k, 3, c.crop_size, c.crop_size), np.float32))
 
     def sample_mel(self, traj, image, crops, seed: int = 0, steps: int | None = None,
-                   guidance: float | None = None) -> np.ndarray:
-        """Normalised mel (B, M, T) by Euler steps through the bundle (CFG batched as 2B)."""
+                   guidance: float | None = None, temperature: float | None = None) -> np.ndarray:
+        """Normalised mel (B, M, T) by Euler steps through the bundle (CFG batched as 2B),
+        starting from seeded Gaussian noise scaled by ``temperature``."""
         steps = int(steps or self.steps)
         g = self.guidance if guidance is None else float(guidance)
+        tau = self.temperature if temperature is None else float(temperature)
         b, t_len = traj.shape[:2]
         # per-path noise of the longest length, cut: a path's noise does not depend on the batch
-        noise = np.random.default_rng(seed).standard_normal(
+        noise = tau * np.random.default_rng(seed).standard_normal(
             (self.cfg.n_mels, max(t_len, self.cfg.max_frames))).astype(np.float32)
         x = np.repeat(noise[None, :, :t_len], b, axis=0)
         no_mel = np.zeros((0, self.cfg.n_mels, t_len), np.float32)
@@ -252,9 +259,10 @@ class Planner:
         return self.bundle.run(dict(feeds, mel=x.astype(np.float32)))['audio']
 
     def predict_features(self, traj, image, crops, frames=None, seed: int = 0,
-                         steps: int | None = None, guidance: float | None = None) -> list[Prediction]:
+                         steps: int | None = None, guidance: float | None = None,
+                         temperature: float | None = None) -> list[Prediction]:
         """Predict from prepared inputs (see :meth:`prepare`)."""
-        x = self.sample_mel(traj, image, crops, seed, steps, guidance)
+        x = self.sample_mel(traj, image, crops, seed, steps, guidance, temperature)
         audio = self.decode(x)
         frames = np.full(len(x), x.shape[-1]) if frames is None else frames
         protos = self.meta.get('prototypes') or {}
@@ -276,10 +284,11 @@ class Planner:
 
     def predict(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None, seed: int = 0,
                 steps: int | None = None, guidance: float | None = None,
-                aperture: float = tr.DEFAULT_APERTURE) -> list[Prediction]:
+                aperture: float = tr.DEFAULT_APERTURE,
+                temperature: float | None = None) -> list[Prediction]:
         """Predict the sound of every candidate path in one batched call."""
         traj, image, crops, frames, in_view = self.prepare(paths, rgb, K, aperture)
-        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance)
+        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance, temperature)
         for p, v in zip(preds, in_view):
             p.in_view = float(v)
         return preds

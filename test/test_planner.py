@@ -74,6 +74,32 @@ def test_guided_sampling_and_torch_backend_agree_with_onnx(bundle):
     assert np.abs(a - b).max() < 2e-2 * max(1e-3, np.abs(a).max()) + 1e-3      # fp16 checkpoint
 
 
+def test_temperature_scales_the_start_noise(bundle):
+    """Temperature 0 starts every sample at the mean of the noise, so the seed stops mattering;
+    the metadata's default is used unless the caller overrides it; out of range is refused."""
+    planner = Planner(bundle, backend='cpu')
+    assert planner.temperature == 1.0                                  # tiny bundle: default
+    args = planner.prepare([tap_path()], scene())[:3]
+    x1 = planner.sample_mel(*args, seed=0)
+    assert not np.allclose(x1, planner.sample_mel(*args, seed=1))
+    cold = Planner(bundle, backend='cpu', temperature=0.0)
+    np.testing.assert_allclose(cold.sample_mel(*args, seed=0), cold.sample_mel(*args, seed=1), atol=1e-6)
+    half = planner.sample_mel(*args, seed=0, temperature=0.5)
+    assert not np.allclose(half, x1)
+    meta = json.loads(bundle.with_suffix('.json').read_text())
+    for value, ok in ((0.5, True), (3.0, False)):
+        target = bundle.parent / f'temp_{value}'
+        target.with_suffix('.onnx').write_bytes(bundle.read_bytes())
+        target.with_suffix('.json').write_text(json.dumps({**meta, 'temperature': value}))
+        if ok:
+            p = Planner(target, backend='cpu')
+            assert p.temperature == 0.5
+            np.testing.assert_allclose(p.sample_mel(*args, seed=0), half, atol=1e-6)
+        else:
+            with pytest.raises(ModelError, match='temperature'):
+                Planner(target, backend='cpu')
+
+
 def test_bad_paths_name_the_candidate(bundle):
     planner = Planner(bundle, backend='cpu')
     bad = tap_path()

@@ -34,3 +34,26 @@ def test_train_export_predict(bags, tmp_path):
     assert preds[0].sample_rate == 16000 and np.isfinite(preds[0].audio).all()
     assert len(preds[0].audio) >= int(path.duration * 16000)
     np.testing.assert_allclose(preds[0].audio, preds[1].audio, atol=1e-5)   # same noise, same path
+
+    # the evaluation command on the same episode, with the run's baselines and a temperature sweep
+    out = tmp_path / 'eval.json'
+    rc = main(['evaluate', 'predictor', '--model', str(model.with_suffix('.onnx')),
+               '--run', str(run / 'predictor.pt'), '--data', str(bags), '--train-data', str(bags),
+               '--json', str(out), '--max-windows', '2', '--sweep-temperature', '0', '0.5',
+               '--cache', str(tmp_path / 'cache'), '--threads', '1', '--no-progress'])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    assert result['windows'] == 2 and result['episodes'] == 1
+    assert result['model']['temperature'] == 1.0
+    assert set(result['methods']) == {'model', 'model_25step_cfg', 'regression', 'retrieval',
+                                      'model_t0', 'model_t0.5'}
+    for m in result['methods'].values():
+        assert {'stft_distance', 'envelope_distance', 'onset_f1', 'onset_error_ms',
+                'material_accuracy', 'action_accuracy', 'loudness_error_db',
+                'network_evaluations'} <= set(m)
+        assert np.isfinite(m['stft_distance'])
+    # no combination was held out of this run, so there is nothing unseen to validate on
+    assert main(['evaluate', 'predictor', '--model', str(model.with_suffix('.onnx')),
+                 '--run', str(run / 'predictor.pt'), '--data', str(bags), '--train-data', str(bags),
+                 '--json', str(out), '--unseen-only', '--cache', str(tmp_path / 'cache'),
+                 '--no-progress']) != 0

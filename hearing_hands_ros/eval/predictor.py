@@ -347,6 +347,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--figures', type=Path, default=None, help='spectrogram folder (default: beside JSON)')
     p.add_argument('--max-windows', type=int, default=0, help='evaluate at most this many (0 = all)')
     p.add_argument('--steps', type=int, default=None, help='model steps (default: metadata)')
+    p.add_argument('--temperature', type=float, default=None,
+                   help='model sampler noise scale (default: metadata; the 25-step guided '
+                        'baseline always samples at 1)')
+    p.add_argument('--sweep-temperature', type=float, nargs='*', default=[],
+                   help='also score the model at these temperatures (methods model_t<T>), '
+                        'to choose the default on validation data')
+    p.add_argument('--unseen-only', action='store_true',
+                   help='evaluate only windows whose material:shape the model never trained on '
+                        '(validation on the training folders\' held-out combinations)')
     p.add_argument('--backend', default='cpu')
     p.add_argument('--cache', default=None, help='window cache folder')
     p.add_argument('--seed', type=int, default=0)
@@ -363,7 +372,8 @@ def run(args) -> int:
     from hearing_hands_ros.train.predictor import load_run
     torch.set_num_threads(max(1, args.threads))
     model_path = Path(args.model) if args.model else default_model_path()
-    planner = Planner(model_path, backend=args.backend, steps=args.steps, threads=args.threads)
+    planner = Planner(model_path, backend=args.backend, steps=args.steps, threads=args.threads,
+                      temperature=args.temperature)
     run_path = Path(args.run) if args.run else model_path.with_suffix('.pt')
     if not run_path.exists():
         raise UserError(f'baselines checkpoint {run_path} not found; pass --run RUN/predictor.pt')
@@ -382,17 +392,25 @@ def run(args) -> int:
     train = D.load_windows(train_bags, cfg, cache_dir=cache, progress=not args.no_progress)
     hold = planner.meta.get('training_data', {}).get('holdout_combos', [])
     train = train.subset(D.split_holdout(train, hold)[0])
+    seen = set(planner.meta.get('training_data', {}).get('combos', []))
     idx = np.arange(len(test))
+    if args.unseen_only:
+        idx = np.array([i for i in idx if test.meta[i]['material'] != D.NO_MATERIAL
+                        and f"{test.meta[i]['material']}:{test.meta[i]['shape']}" not in seen], int)
+        if not len(idx):
+            raise UserError('--unseen-only: no window of these bags holds an unseen combination')
     if args.max_windows:
         idx = np.random.default_rng(args.seed).permutation(idx)[:args.max_windows]
-    seen = set(planner.meta.get('training_data', {}).get('combos', []))
     sr = cfg.sample_rate
-    methods = ('model', 'model_25step_cfg', 'regression', 'retrieval')
+    sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
+    if any(not 0.0 <= t <= 2.0 for t in sweep.values()):
+        raise UserError('--sweep-temperature values must lie in [0, 2]')
+    methods = ('model', 'model_25step_cfg', 'regression', 'retrieval', *sweep)
     rows = {m: [] for m in methods}
     audio = {m: [] for m in methods}
     nearest = retrieve(train, test, idx)
     figures = 0
-    timing = {m: 0.0 for m in methods}
+    timing = {m: 0.0 for m in methods}             # sweep entries stay 0: not timed
     for n, i in enumerate(tqdm(idx, desc='evaluate', disable=args.no_progress, dynamic_ncols=True)):
         frames = int(test.valid[i])
         real = test.audio_float(i, frames)
@@ -401,8 +419,11 @@ def run(args) -> int:
         pred = planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
                                         seed=args.seed + n)[0]
         timing['model'] += time.perf_counter() - t0
+        outs = {m: planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
+                                            seed=args.seed + n, temperature=t)[0].audio
+                for m, t in sweep.items()}
         t0 = time.perf_counter()
-        outs = {'model': pred.audio,
+        outs |= {'model': pred.audio,
                 'model_25step_cfg': sample_torch(nets['teacher'], nets['vocoder'], b, 25, 4.5,
                                                  args.seed + n)[0]}
         timing['model_25step_cfg'] += time.perf_counter() - t0
@@ -420,14 +441,15 @@ def run(args) -> int:
             fig_dir.mkdir(parents=True, exist_ok=True)
             mt = test.meta[i]
             spectrogram_figure(fig_dir / f'window_{n:02d}_{mt["action"]}_{mt["material"]}.png',
-                               real, {m: audio[m][-1] for m in methods}, mt['contacts'],
+                               real, {m: audio[m][-1] for m in methods[:4]}, mt['contacts'],
                                f'{mt["episode"]} t={mt["start"]:.2f}s {mt["action"]} on {mt["material"]} {mt["shape"]}')
             import soundfile as sf
             sf.write(fig_dir / f'window_{n:02d}_recorded.wav', real, sr)
             sf.write(fig_dir / f'window_{n:02d}_model.wav', np.clip(audio['model'][-1], -1, 1), sr)
     judge = nets['judge']
     meta = [test.meta[i] for i in idx]
-    nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50, 'regression': 1, 'retrieval': 0}
+    nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50, 'regression': 1, 'retrieval': 0,
+           **{m: planner.network_evaluations for m in sweep}}
     bags = sorted({m.get('bag', m['episode']) for m in meta})
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if m['material'] != D.NO_MATERIAL
@@ -456,7 +478,7 @@ def run(args) -> int:
         judge_contacts(contact_judge, real, meta, sr), meta)
     result['unseen_combo_windows'] = len(unseen)
     result['model'] = dict(path=str(model_path), steps=planner.steps, guidance=planner.guidance,
-                           backend=planner.backend)
+                           temperature=planner.temperature, backend=planner.backend)
     result['definitions'] = {k: v for k, v in DEFINITIONS.items()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))

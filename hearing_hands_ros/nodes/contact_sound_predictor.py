@@ -40,6 +40,8 @@ PARAMS = {
     'threads': (2, 'CPU threads for inference (0 = runtime default).'),
     'steps': (0, 'Euler sampling steps; 0 = the model default (few-step).'),
     'guidance': (0.0, 'Classifier-free guidance scale; 0 = the model default.'),
+    'temperature': (-1.0, 'Sampler noise scale in [0, 2] (lower = closer to the average sound); '
+                          '-1 = the model default.'),
     'max_path_duration': (8.0, 'Longest planned path accepted [s] (at most the model\'s limit).'),
     'wav_output_dir': ('', 'If set, also write every prediction as WAV into this folder.'),
     'seed': (0, 'Noise seed of the sampler (predictions are deterministic per path).'),
@@ -83,7 +85,9 @@ class ContactSoundPredictor(Node):
         path = self.p.model_path or str(default_model_path())
         try:
             self.planner = Planner(path, backend=self.p.backend, steps=int(self.p.steps) or None,
-                                   guidance=float(self.p.guidance) or None, threads=int(self.p.threads))
+                                   guidance=float(self.p.guidance) or None, threads=int(self.p.threads),
+                                   temperature=None if float(self.p.temperature) < 0
+                                   else float(self.p.temperature))
             self.max_duration = min(float(self.p.max_path_duration), self.planner.max_path_duration)
             self.pub_info.publish(rc.audio_info_msg(self.planner.sample_rate))
             self.diag.set_value('backend', self.planner.backend)
@@ -91,7 +95,8 @@ class ContactSoundPredictor(Node):
             self.diag.set_value('steps', self.planner.steps)
             self.diag.set_value('network_evaluations', self.planner.network_evaluations)
             self.get_logger().info(f'model {self.planner.bundle.path} on {self.planner.backend}, '
-                                   f'{self.planner.steps} step(s), guidance {self.planner.guidance:g}')
+                                   f'{self.planner.steps} step(s), guidance {self.planner.guidance:g}, '
+                                   f'temperature {self.planner.temperature:g}')
         except (ModelError, ValueError, OSError) as e:
             self.planner = None
             self.diag.set_value('backend', 'none')

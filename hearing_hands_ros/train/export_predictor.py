@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='student: few-step reflowed net (guidance baked in); teacher: the flow model')
     p.add_argument('--steps', type=int, default=None, help='default steps (student 2, teacher 25)')
     p.add_argument('--guidance', type=float, default=None, help='default CFG (student 1, teacher 4.5)')
+    p.add_argument('--temperature', type=float, default=1.0,
+                   help='default sampler noise scale (1 = training noise; see evaluate --temperature)')
     p.add_argument('--metrics', type=Path, default=None, help='evaluation JSON to embed')
     p.add_argument('--with-baselines', action='store_true',
                    help='also keep the teacher and regression nets in NAME.pt (bigger bundle; by '
@@ -41,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None = None,
            guidance: float | None = None, metrics: dict | None = None,
-           baselines: bool = False) -> Path:
+           baselines: bool = False, temperature: float = 1.0) -> Path:
     from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.train.predictor import load_run, save_run
     if not run_pt.is_file():
@@ -54,6 +56,8 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     distilled = net is nets.get('student')
     steps = steps or (2 if distilled else 25)
     guidance = guidance if guidance is not None else (1.0 if distilled else 4.5)
+    if not 0.0 <= temperature <= 2.0:
+        raise UserError(f'--temperature {temperature} is outside [0, 2]')
     if not summary.get('camera'):
         raise UserError('the run has no camera rig (intrinsics + T_tcp_camera); retrain with truth')
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +67,7 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                   version=VERSION, sample_rate=cfg.sample_rate, frame_rate=cfg.frame_rate,
                   hop=cfg.hop, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
                   feature_layout=list(tr.FEATURE_LAYOUT), frame_id='world',
-                  steps=steps, guidance=guidance, net=net_name if distilled else 'teacher',
+                  steps=steps, guidance=guidance, temperature=temperature, net=net_name if distilled else 'teacher',
                   image_size=cfg.image_size, crop_size=cfg.crop_size, crop_frac=cfg.crop_frac,
                   frames_per_crop=cfg.frames_per_crop,
                   max_path_duration=cfg.max_seconds - cfg.tail_seconds,
@@ -120,7 +124,8 @@ def run(args) -> int:
     run_pt = args.run / 'predictor.pt' if args.run.is_dir() else args.run
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     path = export(run_pt, args.out, args.net, args.steps, args.guidance,
-                  metrics.get('methods') if metrics else None, args.with_baselines)
+                  metrics.get('methods') if metrics else None, args.with_baselines,
+                  args.temperature)
     size = sum(p.stat().st_size for p in (path, path.with_suffix('.json'), path.with_suffix('.pt')))
     print(f'wrote {path} (+ .json, .pt): {size / 1e6:.1f} MB')
     return 0
