@@ -371,6 +371,9 @@ def run(args) -> int:
     from hearing_hands_ros.planner import Planner, default_model_path
     from hearing_hands_ros.train.predictor import load_run
     torch.set_num_threads(max(1, args.threads))
+    sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
+    if any(not 0.0 <= t <= 2.0 for t in sweep.values()):
+        raise UserError('--sweep-temperature values must lie in [0, 2]')
     model_path = Path(args.model) if args.model else default_model_path()
     planner = Planner(model_path, backend=args.backend, steps=args.steps, threads=args.threads,
                       temperature=args.temperature)
@@ -402,9 +405,6 @@ def run(args) -> int:
     if args.max_windows:
         idx = np.random.default_rng(args.seed).permutation(idx)[:args.max_windows]
     sr = cfg.sample_rate
-    sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
-    if any(not 0.0 <= t <= 2.0 for t in sweep.values()):
-        raise UserError('--sweep-temperature values must lie in [0, 2]')
     methods = ('model', 'model_25step_cfg', 'regression', 'retrieval', *sweep)
     rows = {m: [] for m in methods}
     audio = {m: [] for m in methods}
