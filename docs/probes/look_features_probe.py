@@ -15,7 +15,13 @@ Caches (written by the README recipe): ``hearing-hands train detector --data $TR
 runs/events.npz`` and ``hearing-hands evaluate detector ... --cache out/detector_test_cache.npz``.
 
     OMP_NUM_THREADS=1 .venv/bin/python docs/probes/look_features_probe.py runs/events.npz \
-        out/detector_test_cache.npz
+        out/detector_test_cache.npz [models/sounding_object_detector.onnx]
+
+With a detector bundle as third argument it also scores the realistic pipeline on every
+ambiguous test event: the bundle's candidate regions (as ``evaluate detector`` extracts them),
+the two nearest the contact point (the ``nearest_gripper`` baseline's ranking) as the pair, and
+the look match deciding between them; a hit is the ``evaluate detector`` criterion (the chosen
+region's majority label is the struck object).
 """
 import sys
 
@@ -74,12 +80,41 @@ def ambiguous_pairs(te: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(sounds), np.stack(looks)
 
 
-def main(train_cache: str, test_cache: str, seeds: int = 3, steps: int = 3000) -> None:
+def candidate_pairs(te: dict, bundle_path: str) -> tuple[list, list, np.ndarray]:
+    """Per ambiguous labelled event: (sound, [look of the 2 candidates nearest the contact],
+    [is each the struck object]) and the nearest_gripper baseline's hits."""
+    from hearing_hands_ros.eval.detector import (_object_of, labelled_events, nearest_gripper,
+                                                 object_like, run_bundle)
+    from hearing_hands_ros.models.detector import extract_candidates
+    from hearing_hands_ros.runtime import load_bundle
+    sel = labelled_events({k: v for k, v in te.items() if v.ndim})
+    scores, masks = run_bundle(load_bundle(bundle_path, 'detector', backend='cpu'), sel)
+    out, base = [], []
+    for i in np.nonzero(sel['scenario'] == 'ambiguous')[0]:
+        cands = object_like(extract_candidates(scores[i], masks[i]), sel['gripper'][i])
+        ranked = nearest_gripper(cands, sel['contact_uv'][i])
+        hit = [_object_of(c['mask'], sel['labels'][i]) == sel['target'][i] for c in ranked[:2]]
+        base.append(bool(hit[0]) if hit else False)
+        looks = [look(sel['image'][i], c['mask'] & ~sel['gripper'][i]) for c in ranked[:2]]
+        if len(ranked) >= 2 and all(f is not None for f in looks):
+            out.append((sel['logmel'][i].astype(np.float32).ravel(), np.stack(looks), hit))
+        else:                                       # one candidate (or no look): geometry decides
+            out.append((None, None, hit[:1] or [False]))
+    return out, np.array(base)
+
+
+def main(train_cache: str, test_cache: str, bundle: str | None = None, seeds: int = 3,
+         steps: int = 3000) -> None:
     tr, te = dict(np.load(train_cache)), dict(np.load(test_cache))
     A, V = training_events(tr)
     TA, TV = ambiguous_pairs(te)
     print(f'{len(A)} training events, {len(TA)} ambiguous test pairs')
     am, asd, vm, vsd = A.mean(0), A.std(0) + 1e-3, V.mean(0), V.std(0) + 1e-3
+    if bundle:
+        pairs, base = candidate_pairs(te, bundle)
+        either = np.mean([any(h) for _, _, h in pairs])
+        print(f'{len(pairs)} ambiguous events through {bundle}: nearest_gripper {base.mean():.3f}, '
+              f'struck object among its two nearest candidates {either:.3f}')
     A, V = torch.tensor((A - am) / asd), torch.tensor((V - vm) / vsd)
     TA, TV = torch.tensor((TA - am) / asd), torch.tensor((TV - vm) / vsd)
     for seed in range(seeds):
@@ -103,9 +138,21 @@ def main(train_cache: str, test_cache: str, seeds: int = 3, steps: int = 3000) -
                     score = torch.einsum('be,bke->bk', F.normalize(fa(TA), dim=-1),
                                          F.normalize(fv(TV), dim=-1))
                 acc = (score.argmax(1) == 0).float().mean().item()
-                print(f'seed {seed} step {step:4d}  InfoNCE {loss.item():.2f} (ln 128 = 4.85)  '
-                      f'pair accuracy {acc:.3f}')
+                line = (f'seed {seed} step {step:4d}  InfoNCE {loss.item():.2f} (ln 128 = 4.85)  '
+                        f'pair accuracy {acc:.3f}')
+                if bundle:
+                    hits = []
+                    for snd, lk, hit in pairs:
+                        if snd is None:
+                            hits.append(bool(hit[0]))
+                            continue
+                        with torch.no_grad():
+                            a = F.normalize(fa(torch.tensor((snd - am) / asd)[None]), dim=-1)
+                            v = F.normalize(fv(torch.tensor((lk - vm) / vsd)), dim=-1)
+                        hits.append(bool(hit[int((v @ a[0]).argmax())]))
+                    line += f'  detector candidates: ambiguous accuracy {np.mean(hits):.3f}'
+                print(line)
 
 
 if __name__ == '__main__':
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])
