@@ -124,6 +124,9 @@ def torch_backend(pt_path: Path, meta: dict):
     return run
 
 
+# sampler noise scales a model may default to or be asked for (1 = the training noise)
+TEMPERATURE_RANGE = (0.0, 2.0)
+
 REQUIRED_META = ('sample_rate', 'frame_rate', 'hop', 'n_mels', 'feature_layout', 'frame_id',
                  'steps', 'guidance', 'image_size', 'crop_size', 'crop_frac', 'frames_per_crop',
                  'max_path_duration', 'tail_seconds', 'camera')
@@ -159,8 +162,9 @@ class Planner:
         self.temperature = float(meta.get('temperature', 1.0) if temperature is None else temperature)
         if self.steps < 1:
             raise ModelError('sampling steps must be >= 1')
-        if not 0.0 <= self.temperature <= 2.0:
-            raise ModelError(f'sampler temperature {self.temperature} is outside [0, 2]')
+        lo, hi = TEMPERATURE_RANGE
+        if not lo <= self.temperature <= hi:
+            raise ModelError(f'sampler temperature {self.temperature:g} is outside [{lo:g}, {hi:g}]')
         cam = meta['camera']
         self.camera_size = (int(cam['width']), int(cam['height']))
         self.K = np.asarray(cam['K'], dtype=np.float64).reshape(3, 3)

@@ -74,7 +74,12 @@ class PredictorData:
 
     def combos(self) -> set[str]:
         """``material:shape`` of every target object."""
-        return {f"{m['material']}:{m['shape']}" for m in self.meta if m['material'] != NO_MATERIAL}
+        return {c for c in map(combo, self.meta) if c}
+
+
+def combo(meta: dict) -> str | None:
+    """``material:shape`` of a window's target object (None for a window without one)."""
+    return None if meta['material'] == NO_MATERIAL else f"{meta['material']}:{meta['shape']}"
 
 
 # --- statistics -----------------------------------------------------------------------------

@@ -368,12 +368,13 @@ def run(args) -> int:
 
     from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.data import predictor_dataset as D
-    from hearing_hands_ros.planner import Planner, default_model_path
+    from hearing_hands_ros.planner import TEMPERATURE_RANGE, Planner, default_model_path
     from hearing_hands_ros.train.predictor import load_run
     torch.set_num_threads(max(1, args.threads))
     sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
-    if any(not 0.0 <= t <= 2.0 for t in sweep.values()):
-        raise UserError('--sweep-temperature values must lie in [0, 2]')
+    lo, hi = TEMPERATURE_RANGE
+    if any(not lo <= t <= hi for t in sweep.values()):
+        raise UserError(f'--sweep-temperature values must lie in [{lo:g}, {hi:g}]')
     model_path = Path(args.model) if args.model else default_model_path()
     planner = Planner(model_path, backend=args.backend, steps=args.steps, threads=args.threads,
                       temperature=args.temperature)
@@ -396,10 +397,13 @@ def run(args) -> int:
     hold = planner.meta.get('training_data', {}).get('holdout_combos', [])
     train = train.subset(D.split_holdout(train, hold)[0])
     seen = set(planner.meta.get('training_data', {}).get('combos', []))
+
+    def unseen_combo(m: dict) -> bool:                  # a target object never trained on
+        return D.combo(m) not in seen | {None}
+
     idx = np.arange(len(test))
     if args.unseen_only:
-        idx = np.array([i for i in idx if test.meta[i]['material'] != D.NO_MATERIAL
-                        and f"{test.meta[i]['material']}:{test.meta[i]['shape']}" not in seen], int)
+        idx = np.array([i for i in idx if unseen_combo(test.meta[i])], int)
         if not len(idx):
             raise UserError('--unseen-only: no window of these bags holds an unseen combination')
     if args.max_windows:
@@ -452,8 +456,7 @@ def run(args) -> int:
            **{m: planner.network_evaluations for m in sweep}}
     bags = sorted({m.get('bag', m['episode']) for m in meta})
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
-    unseen = [k for k, m in enumerate(meta) if m['material'] != D.NO_MATERIAL
-              and f"{m['material']}:{m['shape']}" not in seen]
+    unseen = [k for k, m in enumerate(meta) if unseen_combo(m)]
     contact_judge = fit_contact_judge(train, sr)
     for m in methods:
         judged = judge.classify([log_mel(x, sr) for x in audio[m]])

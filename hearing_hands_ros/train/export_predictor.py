@@ -19,6 +19,7 @@ import torch
 
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.models import predictor as P
+from hearing_hands_ros.planner import TEMPERATURE_RANGE
 from hearing_hands_ros.runtime import save_metadata
 
 HELP = 'export a trained contact-sound predictor to ONNX + metadata'
@@ -56,8 +57,9 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     distilled = net is nets.get('student')
     steps = steps or (2 if distilled else 25)
     guidance = guidance if guidance is not None else (1.0 if distilled else 4.5)
-    if not 0.0 <= temperature <= 2.0:
-        raise UserError(f'--temperature {temperature} is outside [0, 2]')
+    lo, hi = TEMPERATURE_RANGE
+    if not lo <= temperature <= hi:
+        raise UserError(f'--temperature {temperature:g} is outside [{lo:g}, {hi:g}]')
     if not summary.get('camera'):
         raise UserError('the run has no camera rig (intrinsics + T_tcp_camera); retrain with truth')
     out.parent.mkdir(parents=True, exist_ok=True)
