@@ -139,6 +139,24 @@ def touched_region(rgb: np.ndarray, table: np.ndarray, gripper: np.ndarray, cont
     return mask if mask.mean() <= cfg.max_area_frac else np.zeros((h, w), bool)
 
 
+def object_segments(rgb: np.ndarray, table: 'TableModel', gripper: np.ndarray,
+                    min_area_px: int = 6, max_segments: int = 8) -> np.ndarray:
+    """Every object-like region of a frame, not only the touched one: connected regions of
+    non-table, non-gripper pixels, the largest ``max_segments`` of at least ``min_area_px``.
+    Two objects on either side of the fingers fall apart here (the fingers are cut out), which
+    is what the slots are taught from (``detector_loss``'s segment term). Returns uint8 (H,W):
+    0 = table / gripper / too small, 1..n = segments (largest first)."""
+    fg = (~table.is_table(rgb) & ~gripper).astype(np.uint8)
+    fg &= cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # (2x2 shifts a pixel)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = [i + 1 for i in np.argsort(-areas, kind='stable') if areas[i] >= min_area_px]
+    out = np.zeros(lab.shape, np.uint8)
+    for j, i in enumerate(keep[:max_segments]):
+        out[lab == i] = j + 1
+    return out
+
+
 def static_pixels(frames: np.ndarray, std_thresh: float = 6.0, min_frames: int = 8) -> np.ndarray:
     """Pixels that stay (nearly) constant over the frames (T,H,W,3) of an episode: the gripper
     seen by its wrist camera. Returns bool (H,W); all False when there are too few frames."""

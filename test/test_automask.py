@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 
 from hearing_hands_ros.automask import (AutoMaskConfig, TableModel, auto_mask, gripper_pixels,
-                                        mask_iou, project_contact, static_pixels)
+                                        mask_iou, object_segments, project_contact, static_pixels)
 from hearing_hands_ros.images import intrinsics
 
 K = intrinsics(128, 128, 70.0)
@@ -111,3 +111,29 @@ def test_episode_events_from_a_fake_episode():
     assert ev['image'].shape == (2, 64, 64, 3) and ev['logmel'].shape == (2, 64, cfg.frames)
     assert (ev['auto_iou'] > 0.5).all() and ev['automask'].any(axis=(1, 2)).all()
     assert np.abs(ev['onset_ns'] - (start + np.array([5e8, 1.3e9]))).max() < 10e6
+
+
+def test_object_segments_split_two_objects_on_either_side_of_the_fingers():
+    """Two touching objects with the fingers over the seam: the fingers are cut out, so each
+    object is its own segment, and neither holds finger pixels."""
+    img, labels, uv = scene()
+    u, v = int(round(uv[0])), int(round(uv[1]))
+    labels[:] = 0
+    labels[v - 12:v + 12, u - 30:u] = 1                                      # left of the seam
+    labels[v - 12:v + 12, u:u + 30] = 2                                      # right of it
+    grip = gripper_pixels(TCP, T_TCP_CAM, K, 0.0, (128, 128), AutoMaskConfig(gripper_margin_px=0))
+    rng = np.random.default_rng(1)
+    img = np.clip(rng.normal([150, 120, 90], 8, (128, 128, 3)), 0, 255).astype(np.uint8)
+    img[labels == 1], img[labels == 2] = (60, 90, 200), (200, 60, 60)
+    img[grip] = 40
+    seam = np.zeros_like(grip)
+    seam[:, u - 2:u + 2] = True                                              # fingers over the seam
+    img[seam & (labels > 0)] = 40
+    table = TableModel.fit(img[None], k=4)
+    seg = object_segments(img, table, grip | (seam & (labels > 0)))
+    assert seg.max() == 2
+    for j in (1, 2):                                  # each segment is one object, not both
+        assert len({int(x) for x in np.unique(labels[seg == j])} - {0}) == 1
+    for obj in (1, 2):
+        assert max(mask_iou(seg == j, (labels == obj) & ~seam & ~grip) for j in (1, 2)) > 0.75
+    assert not (seg[grip] > 0).any()

@@ -6,7 +6,7 @@ import torch
 from hearing_hands_ros import runtime
 from hearing_hands_ros.models.detector import (VARIANTS, DetectorConfig, SoundingObjectDetector,
                                                detector_loss, export_onnx, extract_candidates,
-                                               load_checkpoint, torch_loader)
+                                               load_checkpoint, segment_loss, torch_loader)
 from hearing_hands_ros.models.slot_attention import SlotAttention
 
 SMALL = dict(image_size=32, num_slots=4, dim=32, embed=16, decoder_size=16, n_mels=32,
@@ -68,6 +68,28 @@ def test_term_dropout_trains_each_term_alone():
         loss.backward()
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in used.parameters())
         assert all(p.grad is None or p.grad.abs().sum() == 0 for p in unused.parameters())
+
+
+def test_segment_loss_rewards_one_slot_per_segment():
+    """Slots that are the segments score 0; one slot spread over two segments scores worse than
+    two slots each on its own; the term is on only with a 'seg' weight."""
+    seg = torch.zeros(1, 2, 8, 8)
+    seg[0, 0, :, :4], seg[0, 1, :, 4:] = 1, 1
+    split = torch.zeros(1, 3, 8, 8)
+    split[0, 0, :, :4], split[0, 1, :, 4:] = 1, 1
+    merged = torch.zeros(1, 3, 8, 8)
+    merged[0, 0] = 1
+    assert float(segment_loss(split, seg)) == pytest.approx(0.0, abs=1e-6)
+    assert float(segment_loss(merged, seg)) == pytest.approx(0.5, abs=1e-6)
+    assert float(segment_loss(split, torch.zeros(1, 2, 8, 8))) == 0.0      # no segment: no loss
+    cfg = DetectorConfig(**SMALL)
+    net = SoundingObjectDetector(cfg)
+    img, mel, am = _batch(cfg)
+    segs = am[:, None].repeat(1, 2, 1, 1)
+    valid = torch.ones(4, dtype=torch.bool)
+    _, off = detector_loss(net, net(img, mel), img, am, valid, segments=segs)
+    _, on = detector_loss(net, net(img, mel), img, am, valid, weights={'seg': 2.0}, segments=segs)
+    assert 'seg' not in off and 0 < on['seg'] <= 1
 
 
 def test_audio_changes_scores_only_with_audio():

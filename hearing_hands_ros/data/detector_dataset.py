@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 
 from ..audio import detect_onsets
-from ..automask import AutoMaskConfig, TableModel, auto_mask, gripper_pixels, mask_iou
+from ..automask import (AutoMaskConfig, TableModel, auto_mask, gripper_pixels, mask_iou,
+                        object_segments)
 from ..models.detector import DetectorConfig, audio_input, image_input
 
 NS = 1_000_000_000
@@ -199,3 +200,29 @@ def mel_stats(logmel: np.ndarray) -> tuple[float, float]:
     """Mean and std of log-mel values (the model normalises its audio input with them)."""
     x = np.asarray(logmel, np.float32)
     return float(x.mean()), float(x.std() + 1e-6)
+
+
+def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6) -> np.ndarray:
+    """Automatic object segments of every cached event frame (``automask.object_segments``,
+    at the model's input size), uint8 (E,S,S), 0 = none. The table colour model is fitted per
+    episode on that episode's event frames. Cheap, so it is computed when training starts rather
+    than stored in the cache."""
+    images, gripper, episode = data['image'], data['gripper'], data['episode']
+    out = np.zeros(images.shape[:3], np.uint8)
+    for e in np.unique(episode):
+        idx = np.nonzero(episode == e)[0]
+        table = TableModel.fit(images[idx], k=table_clusters)
+        for i in idx:
+            out[i] = object_segments(images[i], table, gripper[i], min_area_px)
+    return out
+
+
+def concat_events(a: dict, b: dict) -> dict:
+    """Two ``build_dataset`` results as one (episode indices of ``b`` shifted after ``a``'s)."""
+    if not len(b.get('image', [])):
+        return a
+    shift = len(a['episodes'])
+    out = {k: np.concatenate([a[k], b[k] + shift if k == 'episode' else b[k]])
+           for k in a if k != 'episodes'}
+    out['episodes'] = np.concatenate([a['episodes'], b['episodes']])
+    return out

@@ -226,11 +226,27 @@ def _soft_iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1e-6)
 
 
+def segment_loss(masks: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """Every automatic object segment should be one slot: mean over the segments present of
+    1 - (best soft IoU of a slot with it). masks (B,K,s,s), segments (B,J,S,S) in {0,1}."""
+    s = masks.shape[-1]
+    seg = F.adaptive_avg_pool2d(segments, s)                             # (B,J,s,s) soft
+    present = (segments.flatten(2).sum(-1) > 0).float()                  # (B,J)
+    inter = torch.einsum('bkxy,bjxy->bkj', masks, seg)                   # (B,K,J)
+    union = masks.flatten(2).sum(-1)[:, :, None] + seg.flatten(2).sum(-1)[:, None] - inter
+    best = (inter / union.clamp(min=1e-6)).amax(dim=1)                   # (B,J)
+    return ((1 - best) * present).sum() / present.sum().clamp(min=1.0)
+
+
 def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
                   automask: torch.Tensor, valid: torch.Tensor,
                   weights: dict[str, float] | None = None, match_dropout: float = 0.0,
-                  prior_dropout: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                  prior_dropout: float = 0.0, segments: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, dict[str, float]]:
     """image (B,3,S,S), automask (B,S,S) in {0,1}, valid (B,) bool (automask usable).
+    ``segments`` (B,J,S,S) in {0,1}: automatic segments of every object in the frame
+    (``automask.object_segments``); with a ``'seg'`` weight they pull one slot onto each, so
+    the slots split two objects that meet under the fingers (slots variants).
     ``match_dropout``: fraction of events scored by the visual prior alone (the audio-match
     term dropped), so the prior stays a complete detector. ``prior_dropout``: fraction scored by
     the audio-visual match alone, so the match can pick the object by itself (and its weight
@@ -253,6 +269,8 @@ def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
         am = F.adaptive_avg_pool2d(automask[:, None], s)[:, 0]           # (B,s,s)
         img_s = F.adaptive_avg_pool2d(image, s)
         parts['rec'] = F.mse_loss(out['recon'], img_s)
+        if segments is not None and w.get('seg', 0.0) > 0:
+            parts['seg'] = segment_loss(out['masks'], segments)
         iou = _soft_iou(out['masks'], am)                                # (B,K)
         target = iou.detach().argmax(dim=1)                              # (B,)
         logits = out['logits']

@@ -54,6 +54,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--mask-weight', type=float, default=12.0,
                    help='weight of the automatic-mask guidance (pulls the sounding slot onto the '
                         'touched object and off the fingers)')
+    p.add_argument('--segment-weight', type=float, default=0.0,
+                   help='weight of the automatic object segments (every non-table, non-gripper '
+                        'region of the frame pulls one slot onto itself; 0 = off)')
+    p.add_argument('--segment-data', nargs='*', default=None,
+                   help='more episodes used only for the reconstruction and segment terms (no '
+                        'touched-object target), e.g. recordings where the fingers work between '
+                        'two objects and the automatic mask cannot tell which was touched')
     p.add_argument('--gain-jitter-db', type=float, default=6.0,
                    help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
@@ -92,8 +99,10 @@ class Batches:
     """Random minibatches of event arrays, sharded over DDP ranks, with augmentation."""
 
     def __init__(self, data: dict, batch: int, seed: int, rank: int = 0, world: int = 1,
-                 gain_jitter_db: float = 0.0):
-        self.data = data
+                 gain_jitter_db: float = 0.0, segments: np.ndarray | None = None,
+                 touch: np.ndarray | None = None):
+        self.data, self.segments, self.touch = data, segments, touch
+        self.ids = np.arange(1, int(segments.max(initial=0)) + 1) if segments is not None else None
         self.gain = gain_jitter_db * np.log(10.0) / 10.0                 # dB -> ln(power)
         self.idx = np.arange(len(data['image']))[rank::world]
         self.batch = batch
@@ -105,13 +114,21 @@ class Batches:
         am = self.data['automask'][i].astype(np.float32)                 # (B,S,S)
         flip = self.rng.random(len(i)) < 0.5
         img[flip], am[flip] = img[flip, :, ::-1], am[flip, :, ::-1]
+        seg = None
+        if self.segments is not None:                                    # (B,J,S,S) one-hot
+            lab = self.segments[i]
+            lab[flip] = lab[flip, :, ::-1]
+            seg = lab[:, None] == self.ids[None, :, None, None]
+            seg = torch.from_numpy(seg.astype(np.float32))
         img = np.clip(img * self.rng.uniform(0.85, 1.15, (len(i), 1, 1, 1)), 0, 1).astype(np.float32)
         mel = self.data['logmel'][i].astype(np.float32)[:, None]         # (B,1,M,T)
         mel += self.rng.uniform(-self.gain, self.gain, (len(i), 1, 1, 1)).astype(np.float32)
         valid = am.reshape(len(i), -1).sum(1) > 0
+        if self.touch is not None:
+            valid &= self.touch[i]
         return (torch.from_numpy(np.ascontiguousarray(img.transpose(0, 3, 1, 2))),
                 torch.from_numpy(mel), torch.from_numpy(np.ascontiguousarray(am)),
-                torch.from_numpy(valid))
+                torch.from_numpy(valid), seg)
 
 
 def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64) -> dict:
@@ -138,7 +155,7 @@ def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64)
 
 
 def run(args) -> int:
-    from ..data.detector_dataset import build_dataset, mel_stats
+    from ..data.detector_dataset import build_dataset, concat_events, mel_stats, segment_labels
     from ..eval.detector import labelled_events
     world = int(os.environ.get('WORLD_SIZE', '1'))
     rank = int(os.environ.get('RANK', '0'))
@@ -170,6 +187,15 @@ def run(args) -> int:
         print(f'error: only {n} sound events found in {args.data}; need more episodes')
         return 1
     cfg.mel_mean, cfg.mel_std = mel_stats(data['logmel'])
+    touch = None
+    if args.segment_data:
+        extra = build_dataset(args.segment_data, cfg, cache=cache.with_name(cache.stem + '_seg.npz'),
+                              progress=rank == 0 and not args.no_progress,
+                              topics=topics_from_args(args))
+        touch = np.r_[np.ones(n, bool), np.zeros(len(extra.get('image', [])), bool)]
+        data = concat_events(data, extra)
+        n = len(data['image'])
+    segments = segment_labels(data) if args.segment_weight > 0 else None
     net = SoundingObjectDetector(cfg)
     if args.init:
         src, _ = load_checkpoint(args.init)
@@ -209,10 +235,13 @@ def run(args) -> int:
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[device.index] if dev == 'cuda' else None, find_unused_parameters=True)
-    batches = Batches(data, args.batch, args.seed + step, rank, world, args.gain_jitter_db)
+    batches = Batches(data, args.batch, args.seed + step, rank, world, args.gain_jitter_db,
+                      segments, touch)
     valid_frac = float((data['automask'].reshape(n, -1).sum(1) > 0).mean())
     if rank == 0:
         (out / 'args.json').write_text(json.dumps(vars(args), indent=2, default=str) + '\n')
+        if touch is not None:
+            print(f'{int((~touch).sum())} of the events are for the segment term only')
         print(f'{n} events ({valid_frac:.0%} with an automatic mask), variant {cfg.variant}, '
               f'{sum(p.numel() for p in params)} trainable parameters, device {device}, '
               f'{world} process(es)')
@@ -253,11 +282,12 @@ def run(args) -> int:
         warm = min(1.0, (step + 1) / 200)
         for g in opt.param_groups:
             g['lr'] = args.lr * warm
-        img, mel, am, valid = (t.to(device) for t in next(batches))
+        img, mel, am, valid, seg = (None if t is None else t.to(device) for t in next(batches))
         outs = model(img, mel)
-        loss, parts = detector_loss(net, outs, img, am, valid, weights={'mask': args.mask_weight},
+        loss, parts = detector_loss(net, outs, img, am, valid,
+                                    weights={'mask': args.mask_weight, 'seg': args.segment_weight},
                                     match_dropout=args.match_dropout,
-                                    prior_dropout=args.prior_dropout)
+                                    prior_dropout=args.prior_dropout, segments=seg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -278,7 +308,8 @@ def run(args) -> int:
                 row = {'step': step, 'minutes': round(elapsed, 3), 'loss': loss.item(), **parts}
                 if writer is None:
                     writer = csv.DictWriter(log_f, fieldnames=['step', 'minutes', 'loss', 'rec', 'ce',
-                                                               'mask', 'nce'], extrasaction='ignore')
+                                                               'mask', 'nce', 'seg'],
+                                            extrasaction='ignore')
                     if log_f.tell() == 0:
                         writer.writeheader()
                 writer.writerow(row)
