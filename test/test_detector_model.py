@@ -29,6 +29,17 @@ def test_slot_attention_shapes_and_competition():
     torch.testing.assert_close(attn.sum(1), torch.ones(2, 49), atol=1e-4, rtol=0)
 
 
+def test_gaussian_slots_are_sampled_in_training_and_fixed_in_evaluation():
+    torch.manual_seed(0)
+    sa = SlotAttention(num_slots=4, dim=16, init='gaussian')
+    x = torch.randn(2, 25, 16)
+    assert not torch.allclose(sa(x)[0], sa(x)[0])                       # fresh draws
+    sa.eval()
+    torch.testing.assert_close(sa(x)[0], sa(x)[0])                      # one stored draw
+    with pytest.raises(ValueError):
+        SlotAttention(init='random')
+
+
 @pytest.mark.parametrize('variant', VARIANTS)
 def test_variants_forward_loss_backward(variant):
     torch.manual_seed(0)
@@ -133,10 +144,11 @@ def test_candidates_from_masks():
     assert [round(x['score'], 2) for x in c] == [0.9, 0.6]
 
 
-@pytest.mark.parametrize('variant', ['slots', 'global_av'])
-def test_onnx_export_matches_torch(tmp_path, variant):
+@pytest.mark.parametrize('variant,slot_init', [('slots', 'learned'), ('slots', 'gaussian'),
+                                               ('global_av', 'learned')])
+def test_onnx_export_matches_torch(tmp_path, variant, slot_init):
     torch.manual_seed(1)
-    cfg = DetectorConfig(variant=variant, mel_mean=-5.0, mel_std=2.0, **SMALL)
+    cfg = DetectorConfig(variant=variant, mel_mean=-5.0, mel_std=2.0, slot_init=slot_init, **SMALL)
     net = SoundingObjectDetector(cfg).eval()
     path = export_onnx(net, tmp_path / 'det.onnx', training={'events': 0})
     img, mel, _ = _batch(cfg, 3)

@@ -208,8 +208,9 @@ def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
     cands: dict[str, list] = {}
     if bundles.get('model') is not None:
         s, m = run_bundle(bundles['model'], sel)
-        cands['model'] = [extract_candidates(a, b) for a, b in zip(s, m)]
-        objs = [object_like(c, g) for c, g in zip(cands['model'], sel['gripper'])]
+        cands['model'] = [object_like(extract_candidates(a, b), g)
+                          for a, b, g in zip(s, m, sel['gripper'])]
+        objs = cands['model']
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]
         for name, rule in (('nearest_gripper', 'centroid'), ('nearest_pixel', 'pixel')):
@@ -217,7 +218,8 @@ def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
     for name in ('vision_only', 'global_av'):
         if bundles.get(name) is not None:
             s, m = run_bundle(bundles[name], sel)
-            cands[name] = [extract_candidates(a, b) for a, b in zip(s, m)]
+            cands[name] = [object_like(extract_candidates(a, b), g)
+                           for a, b, g in zip(s, m, sel['gripper'])]
     metrics = {}
     for name in METHODS:
         if name not in cands:

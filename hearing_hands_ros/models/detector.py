@@ -57,6 +57,7 @@ class DetectorConfig:
     dim: int = 64               # D: token / slot width
     embed: int = 32             # E: audio-visual embedding width
     iters: int = 3              # slot-attention iterations
+    slot_init: str = 'learned'  # 'learned' (one vector per slot) or 'gaussian' (shared, sampled)
     decoder_size: int = 32      # s: decoder output (masks are upsampled to S for the outputs)
     # audio features (must match what the node computes with audio.log_mel)
     sample_rate: int = 16000
@@ -140,7 +141,7 @@ class SoundingObjectDetector(nn.Module):
         if cfg.variant != 'vision_only':
             self.audio = AudioEncoder(cfg)
         if cfg.variant != 'global_av':
-            self.slot_attention = SlotAttention(cfg.num_slots, d, cfg.iters)
+            self.slot_attention = SlotAttention(cfg.num_slots, d, cfg.iters, init=cfg.slot_init)
             self.decoder = BroadcastDecoder(d, 32, start=8, out=cfg.decoder_size)
             self.prior_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
         self.visual_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, e))
@@ -365,7 +366,7 @@ def export_onnx(net: SoundingObjectDetector, path: str | Path, **extra_meta: Any
     logmel = torch.randn(1, 1, m, t)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')   # the legacy (TorchScript) exporter is deprecated
-        torch.onnx.export(_InferWrapper(net), (image, logmel), str(onnx_path),
+        torch.onnx.export(_InferWrapper(net).eval(), (image, logmel), str(onnx_path),
                           input_names=['image', 'logmel'], output_names=['scores', 'masks'],
                           dynamic_axes={'image': {0: 'batch'}, 'logmel': {0: 'batch'},
                                         'scores': {0: 'batch'}, 'masks': {0: 'batch'}},

@@ -1,9 +1,11 @@
-"""Slot attention (Locatello et al., NeurIPS 2020) with learned slot initialisation.
+"""Slot attention (Locatello et al., NeurIPS 2020).
 
 Slots compete for input tokens (softmax over slots), then each slot is updated from the weighted
-mean of the tokens it won (GRU + residual MLP). We use a *learned* initial slot per index instead
-of sampling from a Gaussian, so inference is deterministic (and the ONNX graph is a plain function
-of its inputs); the three iterations are unrolled at export.
+mean of the tokens it won (GRU + residual MLP). Initial slots: ``'learned'``, one learned vector
+per index (deterministic, but a slot index tends to specialise to a part of the image), or
+``'gaussian'``, the paper's shared Gaussian (fresh samples in training, one fixed sample at
+evaluation, so inference and the ONNX graph stay a plain function of the inputs). The
+iterations are unrolled at export.
 
 Shapes: B batch, N tokens, K slots, D feature width.
 """
@@ -15,11 +17,21 @@ from torch import nn
 
 class SlotAttention(nn.Module):
     def __init__(self, num_slots: int = 6, dim: int = 64, iters: int = 3, hidden: int = 128,
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, init: str = 'learned'):
         super().__init__()
-        self.num_slots, self.dim, self.iters, self.eps = num_slots, dim, iters, eps
+        if init not in ('learned', 'gaussian'):
+            raise ValueError(f"slot init must be 'learned' or 'gaussian', not {init!r}")
+        self.num_slots, self.dim, self.iters, self.eps, self.init = num_slots, dim, iters, eps, init
         self.scale = dim ** -0.5
         self.slots_init = nn.Parameter(torch.randn(1, num_slots, dim) * dim ** -0.5)
+        if init == 'gaussian':
+            # Locatello et al.: every slot starts from one shared Gaussian, so no slot index can
+            # specialise to a place in the image. Training draws fresh noise; evaluation (and the
+            # ONNX graph) uses one fixed draw, stored with the weights.
+            self.slots_mu = nn.Parameter(torch.zeros(1, 1, dim))
+            self.slots_log_sigma = nn.Parameter(torch.full((1, 1, dim), -1.0))
+            g = torch.Generator().manual_seed(0)
+            self.register_buffer('eval_noise', torch.randn(1, num_slots, dim, generator=g))
         self.norm_inputs = nn.LayerNorm(dim)
         self.norm_slots = nn.LayerNorm(dim)
         self.norm_mlp = nn.LayerNorm(dim)
@@ -34,7 +46,12 @@ class SlotAttention(nn.Module):
         b, n, d = inputs.shape
         inputs = self.norm_inputs(inputs)
         k, v = self.to_k(inputs), self.to_v(inputs)                      # (B, N, D)
-        slots = self.slots_init.expand(b, -1, -1)                        # (B, K, D)
+        if self.init == 'gaussian':
+            noise = (torch.randn(b, self.num_slots, d, device=inputs.device) if self.training
+                     else self.eval_noise.expand(b, -1, -1))
+            slots = self.slots_mu + self.slots_log_sigma.exp() * noise       # (B, K, D)
+        else:
+            slots = self.slots_init.expand(b, -1, -1)                    # (B, K, D)
         attn = inputs.new_zeros(b, self.num_slots, n)
         for _ in range(self.iters):
             prev = slots

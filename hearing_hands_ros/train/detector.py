@@ -64,6 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--gain-jitter-db', type=float, default=6.0,
                    help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
+    p.add_argument('--slot-init', default='learned', choices=('learned', 'gaussian'),
+                   help='initial slots: one learned vector per slot, or a shared Gaussian')
     p.add_argument('--image-size', type=int, default=64)
     p.add_argument('--n-mels', type=int, default=DetectorConfig.n_mels, help='audio log-mel bands')
     p.add_argument('--n-fft', type=int, default=DetectorConfig.n_fft, help='audio FFT size')
@@ -134,7 +136,7 @@ class Batches:
 def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64) -> dict:
     """Detection accuracy of ``net`` on labelled events (``build_dataset`` arrays), per scenario,
     and their mean ('score')."""
-    from ..eval.detector import score_events
+    from ..eval.detector import object_like, score_events
     from ..models.detector import extract_candidates
     scores, masks = [], []
     net.eval()
@@ -147,7 +149,7 @@ def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64)
             masks.append(m.cpu().numpy())
     net.train()
     scores, masks = np.concatenate(scores), np.concatenate(masks)
-    cands = [extract_candidates(a, b) for a, b in zip(scores, masks)]
+    cands = [object_like(extract_candidates(a, b), g) for a, b, g in zip(scores, masks, val['gripper'])]
     correct = np.asarray(score_events(cands, val['labels'], val['target'])['correct'], float)
     out = {str(sc): float(correct[val['scenario'] == sc].mean()) for sc in np.unique(val['scenario'])}
     out['score'] = float(np.mean(list(out.values())))
@@ -173,7 +175,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
 
-    cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, image_size=args.image_size,
+    cfg = DetectorConfig(variant=args.variant, num_slots=args.num_slots, slot_init=args.slot_init,
+                         image_size=args.image_size,
                          n_mels=args.n_mels, n_fft=args.n_fft, hop=args.hop)
     cache = Path(args.cache) if args.cache else out / 'dataset.npz'
     if world > 1 and rank != 0:
