@@ -82,8 +82,8 @@ def test_term_dropout_trains_each_term_alone():
 
 
 def test_segment_loss_rewards_one_slot_per_segment():
-    """Slots that are the segments score 0; one slot spread over two segments scores worse than
-    two slots each on its own; the term is on only with a 'seg' weight."""
+    """Slots that are the segments score 0; one slot spread over two segments scores far worse
+    (the second segment is matched to an empty slot); the term is on only with a 'seg' weight."""
     seg = torch.zeros(1, 2, 8, 8)
     seg[0, 0, :, :4], seg[0, 1, :, 4:] = 1, 1
     split = torch.zeros(1, 3, 8, 8)
@@ -91,7 +91,7 @@ def test_segment_loss_rewards_one_slot_per_segment():
     merged = torch.zeros(1, 3, 8, 8)
     merged[0, 0] = 1
     assert float(segment_loss(split, seg)) == pytest.approx(0.0, abs=1e-6)
-    assert float(segment_loss(merged, seg)) == pytest.approx(0.5, abs=1e-6)
+    assert float(segment_loss(merged, seg)) > 5.0
     assert float(segment_loss(split, torch.zeros(1, 2, 8, 8))) == 0.0      # no segment: no loss
     cfg = DetectorConfig(**SMALL)
     net = SoundingObjectDetector(cfg)
@@ -100,7 +100,7 @@ def test_segment_loss_rewards_one_slot_per_segment():
     valid = torch.ones(4, dtype=torch.bool)
     _, off = detector_loss(net, net(img, mel), img, am, valid, segments=segs)
     _, on = detector_loss(net, net(img, mel), img, am, valid, weights={'seg': 2.0}, segments=segs)
-    assert 'seg' not in off and 0 < on['seg'] <= 1
+    assert 'seg' not in off and 0 < on['seg'] < 10
 
 
 def test_audio_changes_scores_only_with_audio():

@@ -228,15 +228,31 @@ def _soft_iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def segment_loss(masks: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
-    """Every automatic object segment should be one slot: mean over the segments present of
-    1 - (best soft IoU of a slot with it). masks (B,K,s,s), segments (B,J,S,S) in {0,1}."""
+    """Every automatic object segment should be one slot. Each segment is matched to its own
+    slot (Hungarian matching on soft IoU, as DETR / Mask2Former match queries to objects), then
+    its pixels are classified into that slot: per-pixel cross-entropy, mean over the segment
+    pixels of the batch. Table and finger pixels carry no loss. masks (B,K,s,s) summing to 1
+    over K, segments (B,J,S,S) in {0,1} (J <= K)."""
+    from scipy.optimize import linear_sum_assignment
     s = masks.shape[-1]
     seg = F.adaptive_avg_pool2d(segments, s)                             # (B,J,s,s) soft
-    present = (segments.flatten(2).sum(-1) > 0).float()                  # (B,J)
-    inter = torch.einsum('bkxy,bjxy->bkj', masks, seg)                   # (B,K,J)
-    union = masks.flatten(2).sum(-1)[:, :, None] + seg.flatten(2).sum(-1)[:, None] - inter
-    best = (inter / union.clamp(min=1e-6)).amax(dim=1)                   # (B,J)
-    return ((1 - best) * present).sum() / present.sum().clamp(min=1.0)
+    present = segments.flatten(2).sum(-1) > 0                            # (B,J)
+    with torch.no_grad():
+        inter = torch.einsum('bkxy,bjxy->bkj', masks, seg)               # (B,K,J)
+        union = masks.flatten(2).sum(-1)[:, :, None] + seg.flatten(2).sum(-1)[:, None] - inter
+        cost = -(inter / union.clamp(min=1e-6))
+    logp = masks.clamp(min=1e-6).log()                                   # (B,K,s,s)
+    total, pixels = masks.new_zeros(()), masks.new_zeros(())
+    for b in range(len(masks)):
+        js = present[b].nonzero()[:, 0]
+        if len(js) == 0:
+            continue
+        ks, cols = linear_sum_assignment(cost[b][:, js].cpu().numpy())
+        for k, c in zip(ks, cols):
+            w = seg[b, js[c]]                                            # (s,s) pixel weights
+            total = total - (w * logp[b, k]).sum()
+            pixels = pixels + w.sum()
+    return total / pixels.clamp(min=1.0)
 
 
 def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,
