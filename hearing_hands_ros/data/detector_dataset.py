@@ -18,6 +18,7 @@ bool (E,S,S), ``contact_uv`` float32 (E,2) (projected contact in S-pixel coordin
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,10 @@ from ..models.detector import DetectorConfig, audio_input, image_input
 
 NS = 1_000_000_000
 CACHE_VERSION = 4
+# the fields of DetectorConfig that decide the cached events (image and audio layout); the
+# network's own settings (slots, widths, variant) do not, so every model shares one cache
+INPUT_FIELDS = ('image_size', 'sample_rate', 'n_mels', 'n_fft', 'hop', 'window_pre_s',
+                'window_post_s')
 
 
 @dataclass
@@ -165,7 +170,7 @@ def build_dataset(bag_dirs: list[str | Path], cfg: DetectorConfig, cache: str | 
     topics = topics or TopicNames()
     bag_dirs = [str(b) for b in list_episodes(bag_dirs)]
     # the events depend on the inputs' layout, not on the network: one cache serves every variant
-    inputs = {k: v for k, v in cfg.to_dict().items() if k not in ('variant', 'mel_mean', 'mel_std')}
+    inputs = {k: v for k, v in cfg.to_dict().items() if k in INPUT_FIELDS}
     key = json.dumps({'v': CACHE_VERSION, 'bags': bag_dirs, 'files': [_fingerprint(b) for b in bag_dirs],
                       'cfg': inputs,
                       'opts': repr(opts), 'topics': repr(topics)}, sort_keys=True)
@@ -192,7 +197,9 @@ def build_dataset(bag_dirs: list[str | Path], cfg: DetectorConfig, cache: str | 
     data['episodes'] = np.array(names, dtype='<U256')
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, key=np.array(key), **data)
+        tmp = Path(cache).with_name(Path(cache).name + '.tmp.npz')  # a killed run leaves no half file
+        np.savez_compressed(tmp, key=np.array(key), **data)
+        os.replace(tmp, cache)
     return data
 
 
