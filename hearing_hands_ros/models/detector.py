@@ -228,11 +228,12 @@ def _soft_iou(masks: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def segment_loss(masks: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
-    """Every automatic object segment should be one slot. Each segment is matched to its own
-    slot (Hungarian matching on soft IoU, as DETR / Mask2Former match queries to objects), then
-    its pixels are classified into that slot: per-pixel cross-entropy, mean over the segment
-    pixels of the batch. Table and finger pixels carry no loss. masks (B,K,s,s) summing to 1
-    over K, segments (B,J,S,S) in {0,1} (J <= K)."""
+    """Every automatic object segment should be one slot, and no slot should spill out of its
+    segment. Each segment is matched to its own slot (Hungarian matching on soft IoU, as DETR /
+    Mask2Former match queries to objects); then every pixel is classified: a segment's pixels
+    into its slot, the other pixels (table, fingers) into any unmatched slot. Per-pixel
+    cross-entropy, averaged per segment (a small object counts as much as a large one) and over
+    the background. masks (B,K,s,s) summing to 1 over K, segments (B,J,S,S) in {0,1}, J < K."""
     from scipy.optimize import linear_sum_assignment
     s = masks.shape[-1]
     seg = F.adaptive_avg_pool2d(segments, s)                             # (B,J,s,s) soft
@@ -241,18 +242,21 @@ def segment_loss(masks: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
         inter = torch.einsum('bkxy,bjxy->bkj', masks, seg)               # (B,K,J)
         union = masks.flatten(2).sum(-1)[:, :, None] + seg.flatten(2).sum(-1)[:, None] - inter
         cost = -(inter / union.clamp(min=1e-6))
-    logp = masks.clamp(min=1e-6).log()                                   # (B,K,s,s)
-    total, pixels = masks.new_zeros(()), masks.new_zeros(())
+    terms = []
     for b in range(len(masks)):
-        js = present[b].nonzero()[:, 0]
+        js = present[b].nonzero()[:, 0][:masks.shape[1] - 1]             # leave one slot free
         if len(js) == 0:
             continue
         ks, cols = linear_sum_assignment(cost[b][:, js].cpu().numpy())
+        free = torch.ones(masks.shape[1], dtype=torch.bool)
+        free[torch.as_tensor(ks)] = False
         for k, c in zip(ks, cols):
             w = seg[b, js[c]]                                            # (s,s) pixel weights
-            total = total - (w * logp[b, k]).sum()
-            pixels = pixels + w.sum()
-    return total / pixels.clamp(min=1.0)
+            terms.append(-(w * masks[b, k].clamp(min=1e-6).log()).sum() / w.sum().clamp(min=1e-6))
+        bg = (1 - seg[b, js].sum(0)).clamp(min=0)                        # (s,s)
+        p_free = masks[b, free.to(masks.device)].sum(0).clamp(min=1e-6)
+        terms.append(-(bg * p_free.log()).sum() / bg.sum().clamp(min=1e-6))
+    return torch.stack(terms).mean() if terms else masks.new_zeros(())
 
 
 def detector_loss(net: SoundingObjectDetector, out: dict, image: torch.Tensor,

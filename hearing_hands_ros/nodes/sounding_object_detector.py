@@ -66,7 +66,8 @@ PARAMS = {
                              'is dropped.'),
     'score_threshold': (0.0, 'Publish only detections with at least this score.'),
     'min_area': (0.004, 'Candidates cover at least this fraction of the frame.'),
-    'max_area': (0.6, 'Candidates cover at most this fraction of the frame (else: background).'),
+    'max_area': (0.3, 'Candidates cover at most this fraction of the frame (else: background; '
+                      'the evaluation uses the same bound).'),
     'publish_debug_image': (True, 'Publish ~/debug_image.'),
     'use_compressed': (False, 'Subscribe image/compressed (CompressedImage) instead of image.'),
     'ring_seconds': (4.0, 'Audio history kept [s].'),
