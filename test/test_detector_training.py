@@ -25,12 +25,13 @@ def test_train_validate_resume_export(bags, tmp_path):
     assert main(['train', 'detector', *common, '--steps', '6', '--resume']) == 0
     _, last = load_checkpoint(run / 'last.pt')
     assert last['step'] == 6 and 'ema' in last and 'raw' in last
-    # a baseline on the same episodes reuses the event cache (the events do not depend on the variant)
+    # a baseline on the same episodes reuses the event cache (the events depend on neither the
+    # variant nor the slot count)
     cache = run / 'dataset.npz'
     stamp = cache.stat().st_mtime_ns
     assert main(['train', 'detector', '--data', str(bags), '--out', str(tmp_path / 'vo'),
                  '--variant', 'vision_only', '--init', str(run / 'best.pt'), '--cache', str(cache),
-                 '--image-size', '32', '--num-slots', '3', '--batch', '4', '--steps', '2',
+                 '--image-size', '32', '--num-slots', '4', '--batch', '4', '--steps', '2',
                  '--threads', '1', '--no-progress', '--n-mels', '24', '--n-fft', '128',
                  '--hop', '32']) == 0
     assert cache.stat().st_mtime_ns == stamp and not (tmp_path / 'vo' / 'dataset.npz').exists()
@@ -38,6 +39,22 @@ def test_train_validate_resume_export(bags, tmp_path):
     assert main(['export', 'detector', '--checkpoint', str(run / 'best.pt'), '--out', str(onnx)]) == 0
     meta = json.loads(onnx.with_suffix('.json').read_text())
     assert meta['num_slots'] == 3 and (meta['n_mels'], meta['n_fft'], meta['frames']) == (24, 128, 25)
+
+
+def test_train_with_automatic_segments_and_gaussian_slots(bags, tmp_path):
+    """--segment-weight logs the segment term; --segment-data adds events for it alone (own
+    cache beside the main one); --slot-init is stored in the checkpoint's config."""
+    run = tmp_path / 'seg'
+    assert main(['train', 'detector', '--data', str(bags), '--out', str(run), '--image-size', '32',
+                 '--num-slots', '4', '--batch', '4', '--threads', '1', '--no-progress',
+                 '--steps', '2', '--log-every', '1', '--segment-weight', '2',
+                 '--segment-data', str(bags), '--slot-init', 'gaussian']) == 0
+    rows = (run / 'log.csv').read_text().splitlines()
+    header = rows[0].split(',')
+    assert 'seg' in header and all(float(r.split(',')[header.index('seg')]) > 0 for r in rows[1:])
+    assert (run / 'dataset_seg.npz').is_file()
+    net, _ = load_checkpoint(run / 'last.pt')
+    assert net.cfg.slot_init == 'gaussian' and net.cfg.num_slots == 4
 
 
 def test_event_cache_is_rebuilt_when_an_episode_is_re_recorded(bags, tmp_path):
