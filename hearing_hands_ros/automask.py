@@ -117,13 +117,23 @@ class TableModel:
         return (d.argmin(axis=1) == self.table).reshape(rgb.shape[:2])
 
 
+def object_components(table: np.ndarray, gripper: np.ndarray, open_px: int
+                      ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Connected regions of the pixels that are neither table nor gripper (bool (H,W) each),
+    after an opening of ``open_px`` that drops specks: (count incl. background, labels (H,W),
+    cv2 stats). The opening is intersected with the input, because an even kernel shifts by a
+    pixel (for an odd one this changes nothing)."""
+    fg = (~table & ~gripper).astype(np.uint8)
+    fg &= cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((open_px, open_px), np.uint8))
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
+    return n, lab, stats
+
+
 def touched_region(rgb: np.ndarray, table: np.ndarray, gripper: np.ndarray, contacts: np.ndarray,
                    cfg: AutoMaskConfig) -> np.ndarray:
     """Connected non-table, non-gripper region nearest to the contact pixels (N,2); bool (H,W)."""
     h, w = rgb.shape[:2]
-    fg = (~table & ~gripper).astype(np.uint8)
-    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
+    n, lab, stats = object_components(table, gripper, 3)
     best, best_d = 0, np.inf
     for i in range(1, n):
         if stats[i, cv2.CC_STAT_AREA] < cfg.min_area_px:
@@ -146,9 +156,7 @@ def object_segments(rgb: np.ndarray, table: 'TableModel', gripper: np.ndarray,
     Two objects on either side of the fingers fall apart here (the fingers are cut out), which
     is what the slots are taught from (``detector_loss``'s segment term). Returns uint8 (H,W):
     0 = table / gripper / too small, 1..n = segments (largest first)."""
-    fg = (~table.is_table(rgb) & ~gripper).astype(np.uint8)
-    fg &= cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # (2x2 shifts a pixel)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
+    _, lab, stats = object_components(table.is_table(rgb), gripper, 2)
     areas = stats[1:, cv2.CC_STAT_AREA]
     keep = [i + 1 for i in np.argsort(-areas, kind='stable') if areas[i] >= min_area_px]
     out = np.zeros(lab.shape, np.uint8)

@@ -178,6 +178,12 @@ def object_like(cands: list[dict], gripper: np.ndarray, max_area: float = 0.3) -
             and (c['mask'] & gripper).sum() <= 0.5 * c['mask'].sum()]
 
 
+def scored_candidates(scores: np.ndarray, masks: np.ndarray, gripper: np.ndarray) -> list[list[dict]]:
+    """Per event, a bundle's object-like candidates, best first: what every method is scored
+    on (and the checkpoint choice in training). scores (E,K), masks (E,K,S,S), gripper (E,S,S)."""
+    return [object_like(extract_candidates(a, b), g) for a, b, g in zip(scores, masks, gripper)]
+
+
 def nearest_gripper(cands: list[dict], uv: np.ndarray, rule: str = 'centroid') -> list[dict]:
     """Rescore by closeness of each region to the projected contact point ``uv`` (pixels):
     distance to the region's centroid (``rule='centroid'``) or to its nearest pixel ('pixel')."""
@@ -208,9 +214,7 @@ def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
     cands: dict[str, list] = {}
     if bundles.get('model') is not None:
         s, m = run_bundle(bundles['model'], sel)
-        cands['model'] = [object_like(extract_candidates(a, b), g)
-                          for a, b, g in zip(s, m, sel['gripper'])]
-        objs = cands['model']
+        cands['model'] = objs = scored_candidates(s, m, sel['gripper'])
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]
         for name, rule in (('nearest_gripper', 'centroid'), ('nearest_pixel', 'pixel')):
@@ -218,8 +222,7 @@ def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
     for name in ('vision_only', 'global_av'):
         if bundles.get(name) is not None:
             s, m = run_bundle(bundles[name], sel)
-            cands[name] = [object_like(extract_candidates(a, b), g)
-                           for a, b, g in zip(s, m, sel['gripper'])]
+            cands[name] = scored_candidates(s, m, sel['gripper'])
     metrics = {}
     for name in METHODS:
         if name not in cands:

@@ -136,8 +136,7 @@ class Batches:
 def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64) -> dict:
     """Detection accuracy of ``net`` on labelled events (``build_dataset`` arrays), per scenario,
     and their mean ('score')."""
-    from ..eval.detector import object_like, score_events
-    from ..models.detector import extract_candidates
+    from ..eval.detector import score_events, scored_candidates
     scores, masks = [], []
     net.eval()
     with torch.no_grad():
@@ -149,7 +148,7 @@ def validation_accuracy(net: SoundingObjectDetector, val: dict, batch: int = 64)
             masks.append(m.cpu().numpy())
     net.train()
     scores, masks = np.concatenate(scores), np.concatenate(masks)
-    cands = [object_like(extract_candidates(a, b), g) for a, b, g in zip(scores, masks, val['gripper'])]
+    cands = scored_candidates(scores, masks, val['gripper'])
     correct = np.asarray(score_events(cands, val['labels'], val['target'])['correct'], float)
     out = {str(sc): float(correct[val['scenario'] == sc].mean()) for sc in np.unique(val['scenario'])}
     out['score'] = float(np.mean(list(out.values())))
