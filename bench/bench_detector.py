@@ -1,7 +1,9 @@
 """Benchmark of the sounding-object detector (not a test; ``make bench`` runs it).
 
 1. Model latency: ONNX Runtime (``--threads`` CPU threads, or the GPU when lent) on one event,
-   p50/p99 over ``--reps`` runs; the torch backend too.
+   p50/p99 over ``--reps`` runs; the torch backend too. Answer latency: the model plus what the
+   node does after it (automatic object segments of the frame, their look statistics, the look
+   match: ``look_match.sounding_candidates``), on a frame with two objects.
 2. End to end through real DDS: a publisher streams a 30 fps camera (128x128 rgb8) and 16 kHz
    audio in 512-sample S16LE chunks in real time, with an impact every ``--period`` seconds; the
    latency is (detection received) - (publish time of the audio chunk containing the onset).
@@ -63,7 +65,7 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CameraInfo, Image
     from vision_msgs.msg import Detection2DArray
 
     from hearing_hands_ros import ros_convert as rc
@@ -79,6 +81,7 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
     pub_img = robot.create_publisher(Image, 'image', SENSOR_QOS)
     pub_audio = robot.create_publisher(AudioDataStamped, 'audio_stamped', AUDIO_QOS)
     pub_info = robot.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
+    pub_cam = robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
     received = {}
     robot.create_subscription(Detection2DArray, 'sounding_objects',
                               lambda m: received.setdefault(rc.stamp_to_ns(m.header.stamp),
@@ -106,15 +109,16 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
         f = rng.uniform(500, 4000)
         x[k:k + len(t)] += (0.5 * np.exp(-t / 0.04) * np.sin(2 * np.pi * f * t)).astype(np.float32)
     onset_idx = [int(s * SR) for s in onsets]
-    img = np.full((128, 128, 3), (150, 120, 90), np.uint8)
-    img[30:70, 40:90] = (40, 80, 200)
+    img = scene_frame()
     t0_ns = robot.get_clock().now().nanoseconds
+    cam = {'width': 128, 'height': 128, 'K': [91.4, 0, 63.5, 0, 91.4, 63.5, 0, 0, 1.0]}
     sent_chunk_time = {}                                       # chunk index -> publish monotonic
     start = time.monotonic()
     next_frame, frames = 0.0, 0
     for c in range(0, n - CHUNK + 1, CHUNK):
         while next_frame <= (c + CHUNK) / SR:
             pub_img.publish(rc.image_msg(img, t0_ns + int(next_frame * 1e9)))
+            pub_cam.publish(rc.camera_info_msg(cam, t0_ns + int(next_frame * 1e9)))   # as drivers do
             next_frame += 1 / FPS
             frames += 1
         delay = start + (c + CHUNK) / SR - time.monotonic()
@@ -150,6 +154,45 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
             'backend': diag.get('backend')}
 
 
+def scene_frame() -> np.ndarray:
+    img = np.full((128, 128, 3), (150, 120, 90), np.uint8)
+    img[30:70, 20:60] = (40, 80, 200)
+    img[40:80, 70:110] = (200, 200, 190)
+    return img
+
+
+def answer_latency(path, backend, threads, reps):
+    from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
+    from hearing_hands_ros.models.detector import image_input
+    from hearing_hands_ros.models.look_match import LookConfig, load_look_match, sounding_candidates
+    b = runtime.load_bundle(path, 'detector', backend=backend, threads=threads, torch_loader=torch_loader)
+    look, weight = load_look_match(b, backend, threads)
+    cfg = DetectorConfig.from_dict(b.meta['config'])
+    lcfg = LookConfig.from_dict(look.meta['config']) if look else LookConfig()
+    rgb = scene_frame()
+    L = lcfg.look_size
+    rgb_l = image_input(rgb, L)
+    table = TableModel.fit(rgb_l[None])
+    K = np.array([[91.4, 0, 63.5], [0, 91.4, 63.5], [0, 0, 1.0]])
+    T = ((0.0, -0.075, 0.068), (0.9220290376453586, 0.0, 0.0, -0.3871207224352294))
+    grip = gripper_pixels((np.zeros(3), np.array([0, 0, 0, 1.0])), T, K, 0.0, (L, L), AutoMaskConfig())
+    feeds = {'image': image_input(rgb, cfg.image_size).astype(np.float32).transpose(2, 0, 1)[None] / 255.0,
+             'logmel': np.random.randn(1, 1, cfg.n_mels, cfg.frames).astype(np.float32)}
+    feeds = {k: v for k, v in feeds.items() if k in b.meta['inputs']}
+    sound = np.random.randn(lcfg.n_sound).astype(np.float32)
+    ts, n = [], 0
+    for i in range(reps + 10):
+        t = time.perf_counter()
+        out = b.run(feeds)
+        seg = object_segments(rgb_l, table, grip, int(round(6 * (L / cfg.image_size) ** 2)))
+        cands = sounding_candidates(out['scores'][0], out['masks'][0], seg, rgb_l, sound, look, weight)
+        if i >= 10:
+            ts.append(time.perf_counter() - t)
+        n = len(cands)
+    return {'backend': b.backend, 'look_match': look is not None, 'candidates': n,
+            'p50_ms': pct(ts, 50), 'p99_ms': pct(ts, 99)}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--model', default=str(ROOT / 'models' / 'sounding_object_detector.onnx'))
@@ -168,7 +211,8 @@ def main() -> int:
         print(f'note: {args.model} not found; timing an untrained default-size model')
     res = {'model': str(path), 'cpu_cores': os.cpu_count(),
            'model_latency': {'onnx': model_latency(path, args.backend, args.threads, args.reps),
-                             'torch': model_latency(path, 'torch', args.threads, args.reps // 4)}}
+                             'torch': model_latency(path, 'torch', args.threads, args.reps // 4)},
+           'answer_latency': answer_latency(path, args.backend, args.threads, args.reps)}
     res['end_to_end'] = end_to_end(path, args.backend, args.threads, args.seconds, args.period,
                                    args.domain_id)
     res['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

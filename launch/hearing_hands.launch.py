@@ -76,6 +76,8 @@ def generate_launch_description():
             name='sounding_object_detector',
             parameters=[arg('detector_params_file')],
             remappings=[('image', arg('image_topic')),
+                        ('camera_info', arg('camera_info_topic')),
+                        ('joint_states', arg('joint_states_topic')),
                         ('audio_stamped', arg('audio_topic')),
                         ('audio_info', arg('audio_info_topic'))],
             condition=IfCondition(arg('detector')),

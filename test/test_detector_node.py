@@ -14,7 +14,7 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
@@ -25,11 +25,27 @@ from hearing_hands_ros.nodes.common import AUDIO_QOS, LATCHED_QOS, SENSOR_QOS  #
 SR, CHUNK = 16000, 512
 
 
-def make_model(path, **kw):
+def make_model(path, look=False, **kw):
+    """A small untrained detector bundle; with ``look``, a look match attached as ``export
+    look-match`` attaches one."""
+    import argparse
+
     import torch
+
+    from hearing_hands_ros.models.look_match import N_LOOK, LookConfig, LookMatch, save_checkpoint
+    from hearing_hands_ros.train import export_look_match
     torch.manual_seed(0)
     cfg = DetectorConfig(num_slots=4, dim=32, embed=16, image_size=32, decoder_size=16, **kw)
-    return export_onnx(SoundingObjectDetector(cfg).eval(), path)
+    onnx = export_onnx(SoundingObjectDetector(cfg).eval(), path)
+    if look:
+        net = LookMatch(LookConfig())
+        rng = np.random.default_rng(0)
+        net.set_stats(rng.normal(size=(32, LookConfig().n_sound)).astype(np.float32),
+                      rng.normal(size=(32, N_LOOK)).astype(np.float32))
+        save_checkpoint(path.with_name('look.pt'), net, weight=0.5)
+        export_look_match.run(argparse.Namespace(checkpoint=str(path.with_name('look.pt')),
+                                                 detector=str(onnx), weight=None))
+    return onnx
 
 
 def scene_image(h=96, w=128):
@@ -55,6 +71,8 @@ class Harness:
         self.pub_img = self.robot.create_publisher(Image, 'image', SENSOR_QOS)
         self.pub_audio = self.robot.create_publisher(AudioDataStamped, 'audio_stamped', AUDIO_QOS)
         self.pub_info = self.robot.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
+        self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
+        self.pub_joints = self.robot.create_publisher(JointState, 'joint_states', SENSOR_QOS)
         self.got = {'det': [], 'mask': [], 'debug': [], 'diag': []}
         self.robot.create_subscription(Detection2DArray, 'sounding_objects',
                                        lambda m: self.got['det'].append((m, time.monotonic())), 10)
@@ -128,7 +146,7 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path):
-    model = make_model(tmp_path / 'det.onnx')
+    model = make_model(tmp_path / 'det.onnx', look=True)
     h = Harness(61, {'model_path': str(model), 'backend': 'cpu'})
     yield h
     h.close()
@@ -138,7 +156,11 @@ def test_detects_sound_events_end_to_end(harness):
     h = harness
     h.wait_connected()
     h.pub_info.publish(rc.audio_info_msg(SR))
-    time.sleep(0.3)
+    # the sound world's intrinsics, for 128 px: the node rescales them to the 96 x 128 frames
+    K = [91.4, 0.0, 63.5, 0.0, 91.4, 63.5, 0.0, 0.0, 1.0]
+    h.pub_cam.publish(rc.camera_info_msg({'width': 128, 'height': 128, 'K': K}, h.now_ns()))
+    h.pub_joints.publish(rc.joint_state_msg(['gripper_aperture'], [0.03], h.now_ns()))
+    assert h.wait_for(lambda: h.node.K is not None and h.node.aperture == pytest.approx(0.03), 10.0)
     t0, onsets = h.stream(1.6, impacts_s=(0.5, 1.1))
     assert h.wait_for(lambda: len(h.got['det']) >= 2 and len(h.got['mask']) >= 2, 30.0), h.diag_values()
     stamps = [rc.stamp_to_ns(m.header.stamp) for m, _ in h.got['det']]
@@ -160,6 +182,16 @@ def test_detects_sound_events_end_to_end(harness):
                                   for m in h.got['diag'] for s in m.status for kv in s.values), 10.0)
     v = h.diag_values()
     assert int(v['events']) == 2 and int(v['dropped_events']) == 0
+    assert v['look_match'].endswith('det_look.onnx') and v['fingers'].startswith('cut out')
+    # the two coloured objects of the scene are the candidates (automatic segments; the fingers
+    # are cut out of them), boxes in camera pixels inside the objects: x 30..70, y 20..50 and
+    # x 70..110, y 55..85
+    boxes = sorted((d.bbox.center.position.x - d.bbox.size_x / 2, d.bbox.center.position.y - d.bbox.size_y / 2,
+                    d.bbox.center.position.x + d.bbox.size_x / 2, d.bbox.center.position.y + d.bbox.size_y / 2)
+                   for d in det.detections)
+    assert len(boxes) == 2
+    for (x0, y0, x1, y1), (ox0, oy0, ox1, oy1) in zip(boxes, [(30, 20, 70, 50), (70, 55, 110, 85)]):
+        assert ox0 - 2 <= x0 < x1 <= ox1 + 2 and oy0 - 2 <= y0 < y1 <= oy1 + 2
     assert float(v['model.p99_ms']) > 0          # latency is reported (speed lives in bench/)
 
 

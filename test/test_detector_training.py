@@ -78,3 +78,41 @@ def test_event_cache_is_rebuilt_when_an_episode_is_re_recorded(bags, tmp_path):
     again = build_dataset([data], cfg, cache=cache, progress=False)
     assert cache.stat().st_mtime_ns != stamp                          # re-recorded: rebuilt
     assert (again['target'] == first['target']).all()
+
+
+def test_train_look_match_attach_it_and_evaluate_with_it(bags, tmp_path):
+    """``train look-match`` (validation picks a step and a weight), ``export look-match`` names it
+    in the detector bundle, ``evaluate detector`` answers with segments rescored by it (and
+    without it under ``--no-look``); tiny steps: behaviour, not quality."""
+    import shutil
+    run = tmp_path / 'det'
+    assert main(['train', 'detector', '--data', str(bags), '--out', str(run), '--image-size', '32',
+                 '--num-slots', '3', '--batch', '4', '--steps', '2', '--threads', '1',
+                 '--no-progress']) == 0
+    onnx = tmp_path / 'm' / 'det.onnx'
+    assert main(['export', 'detector', '--checkpoint', str(run / 'last.pt'), '--out', str(onnx)]) == 0
+    look = tmp_path / 'look'
+    assert main(['train', 'look-match', '--data', str(bags), '--val', str(bags), '--detector', str(onnx),
+                 '--out', str(look), '--steps', '4', '--val-every', '2', '--batch', '4',
+                 '--weights', '0.5', '2', '--cache', str(run / 'dataset.npz'), '--no-progress']) == 0
+    rows = (look / 'log.csv').read_text().splitlines()
+    assert [r.split(',')[0] for r in rows[1:]] == ['2', '4']
+    from hearing_hands_ros.models.look_match import load_checkpoint as load_look
+    _, ck = load_look(look / 'best.pt')
+    assert ck['weight'] in (0.5, 2.0) and ck['validation']['step'] in (2, 4)
+    assert main(['export', 'look-match', '--checkpoint', str(look / 'best.pt'), '--detector', str(onnx)]) == 0
+    meta = json.loads(onnx.with_suffix('.json').read_text())
+    assert meta['look_match'] == {'bundle': 'det_look.onnx', 'weight': ck['weight']}
+    assert meta['num_slots'] == 3                         # the rest of the metadata is kept
+    for extra, has_look in (([], True), (['--no-look'], False)):
+        out = tmp_path / f'eval{len(extra)}.json'
+        assert main(['evaluate', 'detector', '--model', str(onnx), '--data', str(bags), '--json', str(out),
+                     '--cache', str(run / 'dataset.npz'), *extra]) == 0
+        res = json.loads(out.read_text())
+        assert (res['look_match'] is not None) == has_look
+        assert 0.0 <= res['methods']['model']['accuracy'] <= 1.0
+    # a bundle naming a look match that is not there: one clear error, not a traceback
+    (onnx.with_name('det_look.json')).unlink()
+    assert main(['evaluate', 'detector', '--model', str(onnx), '--data', str(bags), '--json',
+                 str(tmp_path / 'x.json'), '--cache', str(run / 'dataset.npz')]) == 2
+    shutil.rmtree(tmp_path / 'm')

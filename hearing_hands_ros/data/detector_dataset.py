@@ -14,6 +14,9 @@ bool (E,S,S), ``contact_uv`` float32 (E,2) (projected contact in S-pixel coordin
 ``gripper`` bool (E,S,S) (static pixels = the robot's own fingers),
 ``auto_iou`` float32 (E,) (automask vs the target's true mask, full resolution, -1 unknown),
 ``episode`` int32 (E,), ``onset_ns`` int64 (E,), ``scenario`` str (E,), plus ``episodes`` names.
+For the look match (``models.look_match``), at its own size L and audio grid: ``look_image`` uint8
+(E,L,L,3), ``look_gripper`` / ``look_automask`` bool (E,L,L), ``look_labels`` uint8 (E,L,L),
+``look_uv`` float32 (E,2), ``look_sound`` float16 (E,M',T').
 """
 from __future__ import annotations
 
@@ -29,9 +32,10 @@ from ..audio import detect_onsets
 from ..automask import (AutoMaskConfig, TableModel, auto_mask, gripper_pixels, mask_iou,
                         object_segments)
 from ..models.detector import DetectorConfig, audio_input, image_input
+from ..models.look_match import LookConfig, sound_features
 
 NS = 1_000_000_000
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # the fields of DetectorConfig that decide the cached events (image and audio layout); the
 # network's own settings (slots, widths, variant) do not, so every model shares one cache
 INPUT_FIELDS = ('image_size', 'sample_rate', 'n_mels', 'n_fft', 'hop', 'window_pre_s',
@@ -46,6 +50,7 @@ class DatasetOptions:
     # (a robot passes the value from its URDF).
     T_tcp_camera: tuple | None = None
     automask: AutoMaskConfig = field(default_factory=AutoMaskConfig)
+    look: LookConfig = field(default_factory=LookConfig)
 
 
 def _pose_at(ep, t_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +130,17 @@ def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) 
             ls = stamps if label_stamps is None else np.asarray(label_stamps)
             lab_full = np.asarray(labels_all[int(np.argmin(np.abs(ls - stamps[f])))])
         h, w = rgb.shape[:2]
+        L = opts.look.look_size
+
+        def nearest(x, n):
+            return cv2.resize(x.astype(np.uint8), (n, n), interpolation=cv2.INTER_NEAREST)
+
         rows.append(dict(
+            look_image=image_input(rgb, L), look_gripper=nearest(gripper, L) > 0,
+            look_automask=nearest(mask, L) > 0,
+            look_labels=nearest(lab_full, L) if lab_full is not None else np.zeros((L, L), np.uint8),
+            look_uv=np.array([uv[0] * L / w, uv[1] * L / h], np.float32),
+            look_sound=sound_features(win, opts.look).astype(np.float16),
             image=image_input(rgb, s),
             gripper=cv2.resize(gripper.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST) > 0,
             logmel=audio_input(win, cfg).astype(np.float16),
@@ -137,12 +152,15 @@ def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) 
             auto_iou=(mask_iou(mask, lab_full == target) if lab_full is not None and target > 0
                       else -1.0),
             onset_ns=int(t_ns)))
-    return _stack(rows, cfg)
+    return _stack(rows, cfg, opts.look)
 
 
-def _stack(rows: list[dict], cfg: DetectorConfig) -> dict:
+def _stack(rows: list[dict], cfg: DetectorConfig, look: LookConfig) -> dict:
     s, m, t = cfg.image_size, cfg.n_mels, cfg.frames
-    empty = {'image': (np.uint8, (0, s, s, 3)), 'logmel': (np.float16, (0, m, t)),
+    L = look.look_size
+    empty = {'look_image': (np.uint8, (0, L, L, 3)), 'look_gripper': (bool, (0, L, L)),
+             'look_automask': (bool, (0, L, L)), 'look_labels': (np.uint8, (0, L, L)),
+             'look_uv': (np.float32, (0, 2)), 'look_sound': (np.float16, (0, look.n_mels, look.frames)),'image': (np.uint8, (0, s, s, 3)), 'logmel': (np.float16, (0, m, t)),
              'automask': (bool, (0, s, s)), 'gripper': (bool, (0, s, s)), 'contact_uv': (np.float32, (0, 2)),
              'labels': (np.uint8, (0, s, s)), 'target': (np.int16, (0,)),
              'auto_iou': (np.float32, (0,)), 'onset_ns': (np.int64, (0,))}
@@ -209,12 +227,14 @@ def mel_stats(logmel: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), float(x.std() + 1e-6)
 
 
-def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6) -> np.ndarray:
-    """Automatic object segments of every cached event frame (``automask.object_segments``,
-    at the model's input size), uint8 (E,S,S), 0 = none. The table colour model is fitted per
-    episode on that episode's event frames. Cheap, so it is computed when training starts rather
-    than stored in the cache."""
-    images, gripper, episode = data['image'], data['gripper'], data['episode']
+def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6, image_key: str = 'image',
+                   gripper_key: str = 'gripper') -> np.ndarray:
+    """Automatic object segments of every cached event frame (``automask.object_segments``),
+    uint8 (E,S,S), 0 = none; at the model's input size, or at the look size with
+    ``image_key='look_image', gripper_key='look_gripper'``. The table colour model is fitted per
+    episode on that episode's event frames (a node fits it on its recent frames). Cheap, so it is
+    computed when it is needed rather than stored in the cache."""
+    images, gripper, episode = data[image_key], data[gripper_key], data['episode']
     out = np.zeros(images.shape[:3], np.uint8)
     for e in np.unique(episode):
         idx = np.nonzero(episode == e)[0]
@@ -222,6 +242,13 @@ def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6) ->
         for i in idx:
             out[i] = object_segments(images[i], table, gripper[i], min_area_px)
     return out
+
+
+def look_segments(data: dict, table_clusters: int = 6) -> np.ndarray:
+    """``segment_labels`` at the look size (min area scaled from 6 px at 64 px)."""
+    size = data['look_image'].shape[1]
+    return segment_labels(data, table_clusters, int(round(6 * (size / 64) ** 2)), 'look_image',
+                          'look_gripper')
 
 
 def concat_events(a: dict, b: dict) -> dict:

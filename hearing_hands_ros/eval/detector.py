@@ -4,25 +4,29 @@
 
 Events = onsets detected in the audio that match a ground-truth sound event (within 30 ms) whose
 sounding object is visible in the frame. Per method, each event yields candidate regions with
-scores; the top one is the prediction.
+scores; the top one is the prediction. Every learned method answers as the node does
+(``look_match.sounding_candidates``): the candidates are the frame's automatic object segments
+(non-table, non-finger regions, ``automask.object_segments``, at the look size, 128 px here),
+scored by the method's own output (slot probability mass on the segment; global_av: its map's
+peak there); the model then rescores them with its look match. So the methods share one set of
+regions and differ only in how they rank them.
 
 * ``accuracy``: the object covering most of the top candidate's pixels (ground-truth labels) is
   the one that made the sound. The robot's own fingers count as an object here, so a region that
-  is mostly fingers with a strip of the struck object is a miss, for every method (table pixels
-  are ignored: a coarse region around a small object still names it). ``ambiguous_accuracy``:
-  the same on the "ambiguous" scenario.
+  is mostly fingers is a miss, for every method (table pixels are ignored).
+  ``ambiguous_accuracy``: the same on the "ambiguous" scenario.
 * ``mask_iou``: IoU of the top candidate's region with that object's true mask.
 * ``average_precision``: candidates of all events pooled by score; a candidate is a true positive
   when its IoU with the sounding object's mask is >= 0.5 (one per event); AP over events.
 
-Methods: ``model`` (slots + audio), ``vision_only`` (same network, no audio), ``global_av``
-(audio-visual, no slots: a per-pixel map, candidates = its connected components),
-``nearest_gripper`` (geometry only: of the model's object-like regions, the one whose centroid is
-nearest to the gripper's projected contact point: the object nearest the gripper, by object
-centre), ``nearest_pixel`` (the same, by the region's nearest pixel: reported beside it because
-on the ambiguous scenario the touched top edge is right at the fingertips, so this rule exploits
-the contact geometry itself), ``random`` (a random one of those regions).
-Object-like = not mostly the robot's own fingers, not larger than 30 % of the frame.
+Methods: ``model`` (slots + audio + look match), ``vision_only`` (same network, no audio, no
+look match), ``global_av`` (audio-visual, no slots: a per-pixel map), ``nearest_gripper``
+(geometry only: of the model's candidates, the one whose centroid is nearest to the gripper's
+projected contact point), ``nearest_pixel`` (the same, by the region's nearest pixel: on the
+ambiguous scenario the touched top edge is right at the fingertips, so this rule exploits the
+contact geometry itself), ``random`` (a random one of those candidates). ``--no-look`` scores the
+model's slots alone. A frame without any segment falls back to the slots' regions (at most 30 %
+of the frame, not mostly fingers).
 """
 from __future__ import annotations
 
@@ -54,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--cache', default=None, help='.npz event cache (default: none)')
     p.add_argument('--backend', default='cpu')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--no-look', action='store_true',
+                   help="score the model without its look match (the slots' scores alone)")
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -205,40 +211,58 @@ def labelled_events(data: dict) -> dict:
     return {k: v[keep] for k, v in data.items() if k != 'episodes' and len(v) == len(keep)}
 
 
-def evaluate(data: dict, bundles: dict, seed: int = 0) -> tuple[dict, dict]:
-    """bundles: method -> loaded bundle (or None). Returns (per-method metrics, per-method
-    per-event candidates) over the events with a visible ground-truth sounding object."""
+def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: float = 0.0
+             ) -> tuple[dict, dict]:
+    """bundles: method -> loaded bundle (or None); look: the model's ``look_match`` bundle (None:
+    slots alone). Returns (per-method metrics, per-method per-event candidates) over the events
+    with a visible ground-truth sounding object. Every learned method answers with the same
+    candidates, the frame's automatic object segments (``look_match.sounding_candidates``), so
+    they differ only in how they score them; regions, labels and pictures are at the look size."""
+    from ..data.detector_dataset import look_segments
+    from ..models.look_match import sounding_candidates
     sel = labelled_events(data)
+    view = {**sel, 'image': sel['look_image'], 'labels': sel['look_labels'],
+            'gripper': sel['look_gripper'], 'contact_uv': sel['look_uv']}
+    segments = look_segments(sel)
     ambiguous = sel['scenario'] == 'ambiguous'
     rng = np.random.default_rng(seed)
+
+    def answer(bundle, with_look: bool) -> list[list[dict]]:
+        s, m = run_bundle(bundle, sel)
+        return [object_like(sounding_candidates(
+                    s[i], m[i], segments[i], view['image'][i],
+                    sel['look_sound'][i].astype(np.float32).ravel(),
+                    look if with_look else None, look_weight if with_look else 0.0),
+                    view['gripper'][i], max_area=1.0) for i in range(len(s))]
+
     cands: dict[str, list] = {}
     if bundles.get('model') is not None:
-        s, m = run_bundle(bundles['model'], sel)
-        cands['model'] = objs = scored_candidates(s, m, sel['gripper'])
+        cands['model'] = answer(bundles['model'], True)
+        objs = answer(bundles['model'], False) if look is not None else cands['model']
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]
         for name, rule in (('nearest_gripper', 'centroid'), ('nearest_pixel', 'pixel')):
-            cands[name] = [nearest_gripper(c, uv, rule) for c, uv in zip(objs, sel['contact_uv'])]
+            cands[name] = [nearest_gripper(c, uv, rule) for c, uv in zip(objs, view['contact_uv'])]
     for name in ('vision_only', 'global_av'):
         if bundles.get(name) is not None:
-            s, m = run_bundle(bundles[name], sel)
-            cands[name] = scored_candidates(s, m, sel['gripper'])
+            cands[name] = answer(bundles[name], False)
     metrics = {}
     for name in METHODS:
         if name not in cands:
             metrics[name] = None
             continue
-        res = score_events(cands[name], sel['labels'], sel['target'])
+        res = score_events(cands[name], view['labels'], sel['target'])
         res['event'] = [i for i, c in enumerate(cands[name]) for _ in c]
         metrics[name] = summarize(res, ambiguous)
         metrics[name]['correct'] = res['correct']
-    return metrics, {'cands': cands, 'sel': sel}
+    return metrics, {'cands': cands, 'sel': view}
 
 
 # --- pictures --------------------------------------------------------------------------------
 def contact_sheet(sel: dict, cands: list[list[dict]], correct: np.ndarray, path: Path,
-                  n: int = 8, scale: int = 3) -> None:
+                  n: int = 8, scale: int | None = None) -> None:
     """Two rows: hits (green) and misses (red): predicted region filled, true object outlined."""
+    scale = scale or max(1, 192 // sel['image'].shape[1])
     tiles = []
     for want in (True, False):
         idx = np.nonzero(correct == want)[0][:n]
@@ -272,6 +296,7 @@ def run(args) -> int:
     from .. import runtime
     from ..data.detector_dataset import build_dataset
     from ..models.detector import DetectorConfig
+    from ..models.look_match import load_look_match
     model_path = Path(args.model).with_suffix('.onnx')
     stem = model_path.with_suffix('')
     paths = {'model': model_path,
@@ -284,12 +309,13 @@ def run(args) -> int:
             bundles[name] = None
             continue
         bundles[name] = runtime.load_bundle(p, 'detector', backend=args.backend)
+    look, weight = (None, 0.0) if args.no_look else load_look_match(bundles['model'], args.backend)
     cfg = DetectorConfig.from_dict(bundles['model'].meta['config'])
     data = build_dataset(args.data, cfg, cache=args.cache)
     if not len(data.get('image', [])):
         print('error: no sound events found in the data')
         return 1
-    metrics, extra = evaluate(data, bundles, seed=args.seed)
+    metrics, extra = evaluate(data, bundles, seed=args.seed, look=look, look_weight=weight)
     sel = extra['sel']
     auto = data['auto_iou'][data['auto_iou'] >= 0]
     out = {'episodes': int(len(data['episodes'])),
@@ -305,7 +331,8 @@ def run(args) -> int:
            'methods': {k: (None if v is None else {kk: vv for kk, vv in v.items() if kk != 'correct'})
                        for k, v in metrics.items()},
            'model_minus_baseline': model_vs_baselines(metrics, sel),
-           'models': {k: str(v) for k, v in paths.items()}}
+           'models': {k: str(v) for k, v in paths.items()},
+           'look_match': None if look is None else {'bundle': str(look.path), 'weight': weight}}
     jp = Path(args.json)
     jp.parent.mkdir(parents=True, exist_ok=True)
     jp.write_text(json.dumps(out, indent=2) + '\n')
@@ -396,6 +423,8 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
     sim = SimRobot(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     det = DetectorNode(context=ctx, parameter_overrides=[Parameter('model_path', value=str(model))],
                        cli_args=['--ros-args', '-r', 'image:=wrist_camera/image_raw',
+                                 '-r', 'camera_info:=wrist_camera/camera_info',
+                                 '-r', 'joint_states:=gripper/joint_states',
                                  '-r', 'audio_stamped:=audio/audio_stamped',
                                  '-r', 'audio_info:=audio/audio_info'])
     tap = rclpy.create_node('demo_collector', context=ctx)

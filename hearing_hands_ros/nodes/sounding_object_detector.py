@@ -1,15 +1,20 @@
 """``sounding_object_detector``: which object in the wrist-camera frame made that sound?
 
 Subscribes ``image`` (sensor_msgs/Image; ``image/compressed`` with ``use_compressed:=true``),
-``audio_stamped`` (AudioDataStamped) and ``audio_info`` (AudioInfo, transient local). Audio
+``camera_info`` (CameraInfo), ``joint_states`` (the gripper aperture), ``audio_stamped``
+(AudioDataStamped) and ``audio_info`` (AudioInfo, transient local). Audio
 callbacks only decode, push the samples into a ring buffer and run the streaming onset detector;
 each onset becomes a pending event. A worker thread (not the executor's) waits until the audio
 window ``[onset - pre, onset + post]`` has arrived, pairs it with the frame nearest the onset,
-runs the model (ONNX Runtime or torch) and publishes:
+runs the model (ONNX Runtime or torch) and answers with ``look_match.sounding_candidates``, as
+``evaluate detector`` scores it: the frame's automatic object segments (a table colour model
+fitted on the recent frames; the fingers cut out from the gripper geometry: ``camera_info``,
+``T_tcp_camera``, aperture), scored by the slots and, when the bundle carries one, rescored by
+the look match. It publishes:
 
 * ``sounding_objects`` (vision_msgs/Detection2DArray): one detection per candidate object (bbox
   in camera pixels, score = P(it made the sound)); header = onset time + camera frame id;
-* ``sounding_object_mask`` (sensor_msgs/Image mono8, same stamp): score-weighted slot masks;
+* ``sounding_object_mask`` (sensor_msgs/Image mono8, same stamp): score-weighted candidate masks;
 * ``~/debug_image`` (rgb8): mask, boxes, scores and the window's spectrogram strip;
 * ``/diagnostics``: backend, latency, dropped frames/events, input errors.
 
@@ -31,14 +36,16 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from hearing_hands_ros import audio as A
 from hearing_hands_ros import images as I
 from hearing_hands_ros import ros_convert as rc
-from hearing_hands_ros.models.detector import (DetectorConfig, audio_input, extract_candidates,
-                                               image_input, torch_loader)
+from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
+from hearing_hands_ros.models.detector import DetectorConfig, audio_input, image_input, torch_loader
+from hearing_hands_ros.models.look_match import (LookConfig, load_look_match, sound_features,
+                                                 sounding_candidates)
 from hearing_hands_ros.nodes.common import (LATCHED_QOS, SENSOR_QOS, Diagnostics, declare_params,
                                             run_node)
 from hearing_hands_ros.paths import model_path
@@ -66,8 +73,14 @@ PARAMS = {
                              'is dropped.'),
     'score_threshold': (0.0, 'Publish only detections with at least this score.'),
     'min_area': (0.004, 'Candidates cover at least this fraction of the frame.'),
-    'max_area': (0.3, 'Candidates cover at most this fraction of the frame (else: background; '
-                      'the evaluation uses the same bound).'),
+    'max_area': (0.8, 'Candidate segments cover at most this fraction of the frame (a larger '
+                      'one means the table model failed).'),
+    'T_tcp_camera': ([0.0, -0.075, 0.068, 0.9220290376453586, 0.0, 0.0, -0.3871207224352294],
+                     'Wrist camera (optical frame) in the gripper TCP frame: x y z qx qy qz qw '
+                     '(the robot URDF; default: the sound world).'),
+    'aperture_joint': ('gripper_aperture', 'joint_states name of the gripper opening [m].'),
+    'default_aperture': (0.0, 'Gripper opening [m] assumed until joint_states names it.'),
+    'table_refit_s': (2.0, 'Refit the table colour model on the recent frames this often [s].'),
     'publish_debug_image': (True, 'Publish ~/debug_image.'),
     'use_compressed': (False, 'Subscribe image/compressed (CompressedImage) instead of image.'),
     'ring_seconds': (4.0, 'Audio history kept [s].'),
@@ -94,6 +107,13 @@ class SoundingObjectDetector(Node):
         self.frames: collections.deque = collections.deque(maxlen=max(2, int(self.p.frame_history)))
         self._events: queue.Queue = queue.Queue(maxsize=64)
         self._stop = threading.Event()
+        self.look, self.look_weight, self.look_cfg = None, 0.0, LookConfig()
+        self._load_look()
+        self.K: np.ndarray | None = None
+        self._info_size: tuple[int, int] | None = None
+        self.aperture = float(self.p.default_aperture)
+        self._table: TableModel | None = None
+        self._table_t = -np.inf
         self.pub_det = self.create_publisher(Detection2DArray, 'sounding_objects', 10)
         self.pub_mask = self.create_publisher(Image, 'sounding_object_mask', 10)
         self.pub_debug = self.create_publisher(Image, '~/debug_image', 10)
@@ -108,6 +128,8 @@ class SoundingObjectDetector(Node):
         else:
             self.create_subscription(Image, 'image', self.on_image, SENSOR_QOS,
                                      callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
+        self.create_subscription(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
         for key in ('events', 'detections_published', 'dropped_events', 'dropped_frames',
                     'audio_chunks'):
             self.diag.count(key, 0)
@@ -139,7 +161,64 @@ class SoundingObjectDetector(Node):
             self.diag.set_status(Diagnostics.ERROR, f'model not loaded: {e}')
             self.get_logger().error(f'model not loaded: {e}; the node runs but detects nothing')
 
+    def _load_look(self) -> None:
+        if self.bundle is None:
+            return
+        try:
+            self.look, self.look_weight = load_look_match(self.bundle, self.p.backend, int(self.p.threads))
+            if self.look is not None:
+                self.look_cfg = LookConfig.from_dict(self.look.meta['config'])
+                c, d = self.look_cfg, self.cfg
+                if (c.sample_rate, c.window_pre_s) != (d.sample_rate, d.window_pre_s):
+                    raise ModelError('the look match and the detector disagree on the audio '
+                                     'window; re-export them together')
+                self.get_logger().info(f'look match {self.look.path} (weight {self.look_weight:g})')
+        except ModelError as e:
+            self.look, self.look_weight = None, 0.0
+            self.diag.report_input_error('look_match', f'look match not loaded: {e}; slots alone')
+        self.diag.set_value('look_match', str(self.look.path) if self.look else 'none')
+
     # --- inputs --------------------------------------------------------------------------
+    def on_camera_info(self, msg: CameraInfo) -> None:
+        K = np.asarray(msg.k, float).reshape(3, 3)
+        if not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0 or msg.width == 0 or msg.height == 0:
+            self.diag.report_input_error('bad_camera_info', 'CameraInfo without valid intrinsics '
+                                         '(K, width, height); ignored')
+            return
+        with self._lock:
+            self.K, self._info_size = K, (int(msg.height), int(msg.width))
+
+    def on_joint_states(self, msg: JointState) -> None:
+        if self.p.aperture_joint in msg.name:
+            i = list(msg.name).index(self.p.aperture_joint)
+            if i < len(msg.position) and np.isfinite(msg.position[i]):
+                with self._lock:
+                    self.aperture = float(msg.position[i])
+
+    def _gripper_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The fingers in the frame (bool, frame size) from the gripper geometry; none without
+        camera_info. The camera rides on the hand, so the TCP pose itself does not matter."""
+        with self._lock:
+            K, size, aperture = self.K, self._info_size, self.aperture
+        if K is None:
+            self.diag.set_value('fingers', 'not cut out: no camera_info yet')
+            self.get_logger().warn('no camera_info yet: the fingers are not cut out of the object '
+                                   'segments', throttle_duration_sec=10.0)
+            return np.zeros(shape, bool)
+        self.diag.set_value('fingers', f'cut out (aperture {aperture:.3f} m)')
+        if size != shape:                         # intrinsics of another resolution: rescale
+            K = K * np.array([[shape[1] / size[1]], [shape[0] / size[0]], [1.0]])
+        t = np.asarray(self.p.T_tcp_camera, float)
+        pose = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
+        return gripper_pixels(pose, (t[:3], t[3:]), K, aperture, shape, AutoMaskConfig())
+
+    def _table_model(self, frames: list, size: int) -> TableModel:
+        now = time.monotonic()
+        if self._table is None or now - self._table_t > self.p.table_refit_s:
+            self._table = TableModel.fit(np.stack([image_input(f, size) for _, f, _ in frames]))
+            self._table_t = now
+        return self._table
+
     def _future(self, t_ns: int) -> bool:
         lim = self.p.max_future_s
         return lim > 0 and t_ns > self.get_clock().now().nanoseconds + lim * NS
@@ -283,23 +362,30 @@ class SoundingObjectDetector(Node):
         img = image_input(rgb, cfg.image_size).astype(np.float32).transpose(2, 0, 1)[None] / 255.0
         feeds = {'image': np.ascontiguousarray(img), 'logmel': mel[None, None]}
         out = self.bundle.run({k: v for k, v in feeds.items() if k in self.bundle.meta['inputs']})
-        self.diag.record_latency('model', time.perf_counter() - t0)
         scores, masks = out['scores'][0], out['masks'][0]
-        self._publish(onset, rgb, frame_id, scores, masks, mel)
+        L = self.look_cfg.look_size
+        rgb_l = image_input(rgb, L)
+        grip = cv2.resize(self._gripper_mask(rgb.shape[:2]).astype(np.uint8), (L, L),
+                          interpolation=cv2.INTER_NEAREST) > 0
+        segments = object_segments(rgb_l, self._table_model(frames, L), grip,
+                                   int(round(6 * (L / cfg.image_size) ** 2)))
+        sound = sound_features(win, self.look_cfg).ravel() if self.look is not None else None
+        cands = sounding_candidates(scores, masks, segments, rgb_l, sound, self.look, self.look_weight,
+                                    self.p.min_area, self.p.max_area)
+        self.diag.record_latency('model', time.perf_counter() - t0)
+        self._publish(onset, rgb, frame_id, cands, L, mel)
         self.diag.record_latency('event', time.monotonic() - t_wall)
 
-    def _publish(self, onset, rgb, frame_id, scores, masks, mel) -> None:
+    def _publish(self, onset, rgb, frame_id, cands, s, mel) -> None:
         h, w = rgb.shape[:2]
-        s = masks.shape[-1]
         sx, sy = w / s, h / s
-        cands = extract_candidates(scores, masks, self.p.min_area, self.p.max_area)
         header = rc.header(onset, frame_id)
         arr = Detection2DArray(header=header)
         for c in cands:
             if c['score'] < self.p.score_threshold:
                 continue
             x0, y0, x1, y1 = c['bbox']
-            d = Detection2D(header=header, id=f"slot_{c['slot']}")
+            d = Detection2D(header=header, id=f"object_{c['slot']}")
             d.bbox.center.position.x = (x0 + x1) / 2 * sx
             d.bbox.center.position.y = (y0 + y1) / 2 * sy
             d.bbox.size_x, d.bbox.size_y = (x1 - x0) * sx, (y1 - y0) * sy
@@ -310,7 +396,9 @@ class SoundingObjectDetector(Node):
             arr.detections.append(d)
         self.pub_det.publish(arr)
         self.diag.count('detections_published')
-        soft = masks[0] if len(scores) == 1 else np.tensordot(scores, masks, axes=1)   # (s, s)
+        soft = np.zeros((s, s), np.float32)
+        for c in cands:
+            soft[c['mask']] += c['score']
         soft = cv2.resize(np.clip(soft, 0, 1).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         mask_msg = rc.image_msg(np.round(soft * 255).astype(np.uint8), onset, frame_id)
         self.pub_mask.publish(mask_msg)
