@@ -155,18 +155,22 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
 
 
 def scene_frame() -> np.ndarray:
-    img = np.full((128, 128, 3), (150, 120, 90), np.uint8)
+    """A table with two objects, with a camera's pixel noise (a flat synthetic colour would
+    give k-means of the table model duplicate centres)."""
+    img = np.full((128, 128, 3), (150, 120, 90), np.float32)
     img[30:70, 20:60] = (40, 80, 200)
     img[40:80, 70:110] = (200, 200, 190)
-    return img
+    img += np.random.default_rng(0).normal(0, 3, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def answer_latency(path, backend, threads, reps):
     from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
     from hearing_hands_ros.models.detector import image_input
     from hearing_hands_ros.models.look_match import LookConfig, load_look_match, sounding_candidates
-    b = runtime.load_bundle(path, 'detector', backend=backend, threads=threads, torch_loader=torch_loader)
-    look, weight = load_look_match(b, backend, threads)
+    b = runtime.load_bundle(path, 'detector', backend=backend, threads=threads, torch_loader=torch_loader,
+                            spin=False)                      # as the node loads it
+    look, weight = load_look_match(b, backend, threads, spin=False)
     cfg = DetectorConfig.from_dict(b.meta['config'])
     lcfg = LookConfig.from_dict(look.meta['config']) if look else LookConfig()
     rgb = scene_frame()

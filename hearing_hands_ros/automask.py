@@ -113,7 +113,9 @@ class TableModel:
 
     def is_table(self, rgb: np.ndarray) -> np.ndarray:
         x = self._chroma(rgb)
-        d = ((x[:, None, :] - self.centres[None]) ** 2).sum(-1)
+        # squared distance to each centre, one elementwise pass per centre (no (N,k,2) temporary,
+        # no BLAS call whose threads cost more than this small product)
+        d = np.stack([(x[:, 0] - c0) ** 2 + (x[:, 1] - c1) ** 2 for c0, c1 in self.centres], axis=1)
         return (d.argmin(axis=1) == self.table).reshape(rgb.shape[:2])
 
 

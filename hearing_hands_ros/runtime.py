@@ -92,8 +92,11 @@ class Bundle:
 
 def load_bundle(path: str | Path, kind: str, backend: str = 'auto',
                 expect: dict[str, Any] | None = None, threads: int = 0,
-                torch_loader: Callable[[Path, dict], Callable] | None = None) -> Bundle:
-    """Load and validate a bundle. ``torch_loader(pt_path, meta)`` is needed for backend='torch'."""
+                torch_loader: Callable[[Path, dict], Callable] | None = None,
+                spin: bool = True) -> Bundle:
+    """Load and validate a bundle. ``torch_loader(pt_path, meta)`` is needed for backend='torch'.
+    ``spin=False``: ONNX Runtime's CPU threads sleep right after a run instead of spinning for
+    the next one, for callers that do other CPU work between runs (the detector node)."""
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     onnx_path, _ = bundle_paths(path)
@@ -126,6 +129,8 @@ def load_bundle(path: str | Path, kind: str, backend: str = 'auto',
     opts.log_severity_level = 3
     if threads:
         opts.intra_op_num_threads = threads
+    if not spin:
+        opts.add_session_config_entry('session.intra_op.allow_spinning', '0')
     try:
         sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for corrupt files

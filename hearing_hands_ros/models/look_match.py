@@ -73,34 +73,41 @@ class LookConfig:
 
 
 # --- features (numpy; shared by the data set builder, the evaluation and the node) -------------
-def look_features(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
-    """uint8 RGB (L,L,3) + bool mask (L,L) -> float32 (N_LOOK,) look statistics of the masked
-    pixels (their interior, eroded by a pixel, so the outline's edges do not count as texture);
-    None when the region has fewer than 3 pixels."""
+def look_maps(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-pixel maps of a frame (uint8 RGB (L,L,3)) that ``look_features`` pools under a mask;
+    computed once per frame, whatever the number of candidates."""
+    f = rgb.astype(np.float32) / 255.0
+    g = f.mean(axis=2)
+    blur = cv2.GaussianBlur(f, (0, 0), 1.5)
+    return {'rgb': f,
+            'gx': cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), 'gy': cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3),
+            'lap': np.abs(cv2.Laplacian(f, cv2.CV_32F, ksize=3)),        # local contrast (texture)
+            'lap2': np.abs(cv2.Laplacian(blur, cv2.CV_32F, ksize=3)),    # coarser texture
+            'speckle': np.abs(f - blur),                                 # finest texture
+            'hsv': cv2.cvtColor(f, cv2.COLOR_RGB2HSV)}
+
+
+def look_features(rgb: np.ndarray | dict, mask: np.ndarray) -> np.ndarray | None:
+    """uint8 RGB (L,L,3) (or its ``look_maps``) + bool mask (L,L) -> float32 (N_LOOK,) look
+    statistics of the masked pixels (their interior, eroded by a pixel, so the outline's edges do
+    not count as texture); None when the region has fewer than 3 pixels."""
     mask = np.asarray(mask, bool)
     inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if inner.sum() < 6:
         inner = mask
     if inner.sum() < 3:
         return None
-    f = rgb.astype(np.float32) / 255.0
-    g = f.mean(axis=2)
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
-    lap = np.abs(cv2.Laplacian(f, cv2.CV_32F, ksize=3))              # local contrast (texture)
-    blur = cv2.GaussianBlur(f, (0, 0), 1.5)
-    lap2 = np.abs(cv2.Laplacian(blur, cv2.CV_32F, ksize=3))          # coarser texture
-    speckle = np.abs(f - blur)                                       # finest texture
-    hsv = cv2.cvtColor(f, cv2.COLOR_RGB2HSV)
-    px, hv = f[inner], hsv[inner]
+    m = rgb if isinstance(rgb, dict) else look_maps(rgb)
+    px, hv = m['rgb'][inner], m['hsv'][inner]
+    lap, lap2, speckle = m['lap'][inner], m['lap2'][inner], m['speckle'][inner]
+    gx, gy = m['gx'][inner], m['gy'][inner]
     hue = hv[:, 0] / 360.0 * 2.0 * np.pi
     grey = px.mean(axis=1)
-    mag = np.hypot(gx[inner], gy[inner]) + 1e-6
-    ang = 2.0 * np.arctan2(gy[inner], gx[inner])                     # orientation, doubled angle
+    mag = np.hypot(gx, gy) + 1e-6
+    ang = 2.0 * np.arctan2(gy, gx)                                   # orientation, doubled angle
     coherence = np.hypot((mag * np.cos(ang)).sum(), (mag * np.sin(ang)).sum()) / mag.sum()
     return np.concatenate([
-        px.mean(0), px.std(0), lap[inner].mean(0), lap[inner].std(0), lap2[inner].mean(0),
-        speckle[inner].mean(0),
+        px.mean(0), px.std(0), lap.mean(0), lap.std(0), lap2.mean(0), speckle.mean(0),
         [hv[:, 1].mean(), hv[:, 2].mean(), (hv[:, 1] * np.cos(hue)).mean(),
          (hv[:, 1] * np.sin(hue)).mean(), hv[:, 1].std(), *np.percentile(grey, (10, 50, 90)),
          mag.mean(), mag.std(), coherence, (mag > 0.3).mean(), np.log(mask.sum())]],
@@ -225,41 +232,68 @@ def torch_loader(pt_path: Path, meta: dict):
 
 
 # --- candidates: automatic segments scored by the slots and the look match ---------------------
-def segment_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndarray,
+def segment_regions(segments: np.ndarray, rgb: np.ndarray | None = None, min_area: float = 0.004,
+                    max_area: float = 0.8) -> list[dict[str, Any]]:
+    """The frame-only half of the answer: the automatic object segments (uint8 (L,L), 0 = none,
+    1..n = ``automask.object_segments``) of ``min_area``..``max_area`` of the frame, as
+    [{slot: segment id, mask (L,L) bool, bbox}], each with its ``look`` statistics when ``rgb``
+    (uint8 (L,L,3)) is given (segments without a look are dropped then). Needs no audio, so the
+    node computes it while the event's audio window is still arriving."""
+    maps = look_maps(rgb) if rgb is not None else None
+    out = []
+    for j in range(1, int(segments.max()) + 1):
+        region = segments == j
+        if not region.any() or not min_area <= region.mean() <= max_area:
+            continue
+        ys, xs = np.nonzero(region)
+        r = {'slot': j, 'mask': region,
+             'bbox': (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)}
+        if maps is not None:
+            r['look'] = look_features(maps, region)
+            if r['look'] is None:
+                continue
+        out.append(r)
+    return out
+
+
+def segment_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndarray | list,
                        max_area: float = 0.8) -> list[dict[str, Any]]:
     """The automatic object segments of a frame as candidate objects, scored by the detector.
 
     scores (K,), masks (K,S,S): a detector bundle's outputs (slot probabilities and slot masks
-    summing to 1 over K; one channel = global_av's per-pixel map); segments uint8 (L,L), 0 = none,
-    1..n = ``automask.object_segments``. Segment j's score is the probability mass the slots put
-    on its pixels: sum_k scores_k * mean over the segment of masks_k (masks resized to L); for a
-    per-pixel map, the map's peak over the segment. Segments larger than ``max_area`` of the frame
-    are dropped. Returns [{slot: segment id, score, mask (L,L) bool, bbox}], best first.
+    summing to 1 over K; one channel = global_av's per-pixel map); segments: uint8 (L,L) (see
+    ``segment_regions``) or the regions themselves. Segment j's score is the probability mass the
+    slots put on its pixels: sum_k scores_k * mean over the segment of masks_k (masks resized to
+    L); for a per-pixel map, the map's peak over the segment. Returns the regions with a
+    ``score``, best first.
     """
-    size = segments.shape[::-1]
+    regions = segment_regions(segments, max_area=max_area, min_area=0.0) \
+        if isinstance(segments, np.ndarray) else segments
+    if not regions:
+        return []
+    size = regions[0]['mask'].shape[::-1]
     up = np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
                    for m in masks])                                            # (K, L, L)
     out = []
-    for j in range(1, int(segments.max()) + 1):
-        region = segments == j
-        if not region.any() or region.mean() > max_area:
-            continue
-        if len(scores) == 1:
-            score = float(up[0][region].max())
-        else:
-            score = float(np.dot(scores, up[:, region].mean(axis=1)))
-        ys, xs = np.nonzero(region)
-        out.append({'slot': j, 'score': score, 'mask': region,
-                    'bbox': (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)})
+    for r in regions:
+        region = r['mask']
+        score = float(up[0][region].max()) if len(scores) == 1 else \
+            float(np.dot(scores, up[:, region].mean(axis=1)))
+        out.append({**r, 'score': score})
     out.sort(key=lambda c: -c['score'])
     return out
 
 
 def candidate_looks(rgb: np.ndarray, cands: list[dict]) -> tuple[list[dict], np.ndarray]:
-    """The candidates that have a look (>= 3 pixels) and their looks (N, N_LOOK) float32."""
+    """The candidates that have a look (>= 3 pixels) and their looks (N, N_LOOK) float32 (taken
+    from a candidate's ``look`` when ``segment_regions`` computed it already)."""
     kept, looks = [], []
+    maps = None
     for c in cands:
-        f = look_features(rgb, c['mask'])
+        f = c.get('look')
+        if f is None:
+            maps = maps if maps is not None else look_maps(rgb)
+            f = look_features(maps, c['mask'])
         if f is not None:
             kept.append(c)
             looks.append(f)
@@ -279,12 +313,14 @@ def rescore(cands: list[dict], logits: np.ndarray, weight: float) -> list[dict]:
 
 def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndarray, rgb: np.ndarray,
                         sound: np.ndarray | None = None, look=None, weight: float = 0.0,
-                        min_area: float = 0.004, max_area: float = 0.8) -> list[dict[str, Any]]:
+                        min_area: float = 0.004, max_area: float = 0.8,
+                        regions: list | None = None) -> list[dict[str, Any]]:
     """The detector's answer for one event, as the node publishes it and the evaluation scores it.
 
     scores (K,), masks (K,S,S): the detector bundle's outputs; segments uint8 (L,L): the frame's
     automatic object segments; rgb uint8 (L,L,3): the frame at the look size; sound (A,): the
-    event's ``sound_features`` flattened; look: the ``look_match`` bundle (None: slots alone).
+    event's ``sound_features`` flattened; look: the ``look_match`` bundle (None: slots alone);
+    regions: ``segment_regions(segments, rgb, min_area, max_area)`` when already computed.
     Candidates = segments scored by the slots (``segment_candidates``), then, with a look match,
     ``rescore``d by how well each segment's look goes with the sound. Segments hold no table or
     finger pixels, so a large one is an object close to the camera (``max_area`` only drops a
@@ -293,14 +329,16 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
     where a region can hold the table and both objects of a pair). Best first; masks and boxes at L.
     """
     from .detector import extract_candidates
-    cands = [c for c in segment_candidates(scores, masks, segments, max_area)
-             if c['mask'].mean() >= min_area]
+    use_look = look is not None and sound is not None and bool(weight)
+    if regions is None:
+        regions = segment_regions(segments, rgb if use_look else None, min_area, max_area)
+    cands = segment_candidates(scores, masks, regions)
     if not cands:
         size = segments.shape[::-1]
         up = np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
                        for m in masks])
         return extract_candidates(scores, up, min_area, SLOT_MAX_AREA)
-    if look is None or sound is None or not weight:
+    if not use_look:
         return cands
     cands, looks = candidate_looks(rgb, cands)
     if not cands:
@@ -309,7 +347,7 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
     return rescore(cands, logits, weight)
 
 
-def load_look_match(detector_bundle, backend: str = 'cpu', threads: int = 0):
+def load_look_match(detector_bundle, backend: str = 'cpu', threads: int = 0, spin: bool = True):
     """The ``look_match`` bundle a detector bundle names in its metadata (``look_match``:
     {bundle: file name beside it, weight}), loaded, and its weight; (None, 0.0) without one."""
     from ..runtime import ModelError, load_bundle
@@ -319,5 +357,6 @@ def load_look_match(detector_bundle, backend: str = 'cpu', threads: int = 0):
     path = Path(detector_bundle.path).with_name(str(ref.get('bundle', '')))
     if not path.name or not path.with_suffix('.json').is_file():
         raise ModelError(f'the detector names a look match {path} that is not there; re-export it')
-    bundle = load_bundle(path, 'look_match', backend=backend, threads=threads, torch_loader=torch_loader)
+    bundle = load_bundle(path, 'look_match', backend=backend, threads=threads, torch_loader=torch_loader,
+                         spin=spin)
     return bundle, float(ref.get('weight', 1.0))

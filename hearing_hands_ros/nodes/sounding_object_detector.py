@@ -44,8 +44,8 @@ from hearing_hands_ros import images as I
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
 from hearing_hands_ros.models.detector import DetectorConfig, audio_input, image_input, torch_loader
-from hearing_hands_ros.models.look_match import (LookConfig, load_look_match, sound_features,
-                                                 sounding_candidates)
+from hearing_hands_ros.models.look_match import (LookConfig, load_look_match, segment_regions,
+                                                 sound_features, sounding_candidates)
 from hearing_hands_ros.nodes.common import (LATCHED_QOS, SENSOR_QOS, Diagnostics, declare_params,
                                             run_node)
 from hearing_hands_ros.paths import model_path
@@ -140,8 +140,11 @@ class SoundingObjectDetector(Node):
     def _load_model(self) -> None:
         path = self.p.model_path or default_model_path()
         try:
+            # spin=False: the runtime's threads sleep after a run, so the segments and the look
+            # match that follow get the cores (spinning doubled the answer time on 2 cores)
             self.bundle = load_bundle(path, 'detector', backend=self.p.backend,
-                                      threads=int(self.p.threads), torch_loader=torch_loader)
+                                      threads=int(self.p.threads), torch_loader=torch_loader,
+                                      spin=False)
             meta = self.bundle.meta
             if 'config' not in meta:
                 raise ModelError(f'{path}: metadata lacks the detector config; re-export it')
@@ -165,7 +168,8 @@ class SoundingObjectDetector(Node):
         if self.bundle is None:
             return
         try:
-            self.look, self.look_weight = load_look_match(self.bundle, self.p.backend, int(self.p.threads))
+            self.look, self.look_weight = load_look_match(self.bundle, self.p.backend,
+                                                          int(self.p.threads), spin=False)
             if self.look is not None:
                 self.look_cfg = LookConfig.from_dict(self.look.meta['config'])
                 c, d = self.look_cfg, self.cfg
@@ -213,11 +217,23 @@ class SoundingObjectDetector(Node):
         return gripper_pixels(pose, (t[:3], t[3:]), K, aperture, shape, AutoMaskConfig())
 
     def _table_model(self, frames: list, size: int) -> TableModel:
-        now = time.monotonic()
-        if self._table is None or now - self._table_t > self.p.table_refit_s:
-            self._table = TableModel.fit(np.stack([image_input(f, size) for _, f, _ in frames]))
-            self._table_t = now
+        """The table colour model, fitted on the recent frames: on the first event, then refitted
+        every ``table_refit_s`` between events (``_refit_table``), never while one waits."""
+        if self._table is None:
+            self._fit_table(frames, size)
         return self._table
+
+    def _fit_table(self, frames: list, size: int) -> None:
+        self._table = TableModel.fit(np.stack([image_input(f, size) for _, f, _ in frames]))
+        self._table_t = time.monotonic()
+
+    def _refit_table(self) -> None:
+        if self.bundle is None or time.monotonic() - self._table_t < self.p.table_refit_s:
+            return
+        with self._lock:
+            frames = list(self.frames)
+        if frames:
+            self._fit_table(frames, self.look_cfg.look_size)
 
     def _future(self, t_ns: int) -> bool:
         lim = self.p.max_future_s
@@ -309,6 +325,7 @@ class SoundingObjectDetector(Node):
     # --- inference (worker thread) -------------------------------------------------------
     def _work(self) -> None:
         pending: list = []
+        prepared: dict = {}                               # onset -> the frame half of its answer
         while not self._stop.is_set():
             try:
                 pending.append(self._events.get(timeout=0.005))
@@ -318,15 +335,21 @@ class SoundingObjectDetector(Node):
             still = []
             for onset, t_wall in pending:
                 state = self._ready(onset, t_wall)
-                if state == 'wait':
-                    still.append((onset, t_wall))
-                elif state == 'go':
-                    try:
-                        self._detect(onset, t_wall)
-                    except Exception as e:  # never let the worker die
-                        self.diag.count('dropped_events')
-                        self.get_logger().error(f'inference failed: {e!r}')
+                try:
+                    if state == 'wait':
+                        still.append((onset, t_wall))
+                        if onset not in prepared:         # while its audio is still arriving
+                            prepared[onset] = self._prepare(onset)
+                    elif state == 'go':
+                        self._detect(onset, t_wall, prepared.pop(onset, None))
+                except Exception as e:  # never let the worker die
+                    self.diag.count('dropped_events')
+                    self.get_logger().error(f'inference failed: {e!r}')
+            keep = {o for o, _ in still}
+            prepared = {o: v for o, v in prepared.items() if o in keep}
             pending = still
+            if not pending:
+                self._refit_table()                      # between events only
 
     def _ready(self, onset: int, t_wall: float) -> str:
         if self.bundle is None:
@@ -341,17 +364,46 @@ class SoundingObjectDetector(Node):
             return 'go'                                   # use what arrived (zero-padded)
         return 'wait'
 
-    def _detect(self, onset: int, t_wall: float) -> None:
+    def _nearest_frame(self, onset: int):
+        with self._lock:
+            frames = list(self.frames)
+        if not frames:
+            return None, frames
+        return min(frames, key=lambda f: abs(f[0] - onset)), frames
+
+    def _prepare(self, onset: int):
+        """The frame half of an event's answer (segments, their looks), from the frame nearest
+        the onset so far; ``_detect`` reuses it if no nearer frame arrives meanwhile."""
+        frame, frames = self._nearest_frame(onset)
+        if frame is None or abs(frame[0] - onset) > self.p.max_frame_age_s * NS:
+            return None
+        try:
+            return frame[0], self._regions(frame[1], frames)
+        except Exception as e:  # _detect computes it again and reports what goes wrong there
+            self.get_logger().warn(f'preparing the frame failed: {e!r}', throttle_duration_sec=5.0)
+            return None
+
+    def _regions(self, rgb: np.ndarray, frames: list):
+        L = self.look_cfg.look_size
+        rgb_l = image_input(rgb, L)
+        grip = cv2.resize(self._gripper_mask(rgb.shape[:2]).astype(np.uint8), (L, L),
+                          interpolation=cv2.INTER_NEAREST) > 0
+        segments = object_segments(rgb_l, self._table_model(frames, L), grip,
+                                   int(round(6 * (L / self.cfg.image_size) ** 2)))
+        regions = segment_regions(segments, rgb_l if self.look is not None else None,
+                                  self.p.min_area, self.p.max_area)
+        return rgb_l, segments, regions
+
+    def _detect(self, onset: int, t_wall: float, prepared=None) -> None:
         cfg = self.cfg
         with self._lock:
             win = self.ring.window(onset - int(cfg.window_pre_s * NS), onset + int(cfg.window_post_s * NS))
-            frames = list(self.frames)
-        if not frames:
+        frame, frames = self._nearest_frame(onset)
+        if frame is None:
             self.diag.count('dropped_events')
             self.diag.report_input_error('no_frame', 'sound event without any camera frame')
             return
-        j = int(np.argmin([abs(t - onset) for t, _, _ in frames]))
-        t_img, rgb, frame_id = frames[j]
+        t_img, rgb, frame_id = frame
         if abs(t_img - onset) > self.p.max_frame_age_s * NS:
             self.diag.count('dropped_events')
             self.diag.report_input_error('stale_frame', f'nearest frame is {abs(t_img - onset) / 1e6:.0f} '
@@ -363,17 +415,15 @@ class SoundingObjectDetector(Node):
         feeds = {'image': np.ascontiguousarray(img), 'logmel': mel[None, None]}
         out = self.bundle.run({k: v for k, v in feeds.items() if k in self.bundle.meta['inputs']})
         scores, masks = out['scores'][0], out['masks'][0]
-        L = self.look_cfg.look_size
-        rgb_l = image_input(rgb, L)
-        grip = cv2.resize(self._gripper_mask(rgb.shape[:2]).astype(np.uint8), (L, L),
-                          interpolation=cv2.INTER_NEAREST) > 0
-        segments = object_segments(rgb_l, self._table_model(frames, L), grip,
-                                   int(round(6 * (L / cfg.image_size) ** 2)))
+        if prepared is not None and prepared[0] == t_img:
+            rgb_l, segments, regions = prepared[1]
+        else:
+            rgb_l, segments, regions = self._regions(rgb, frames)
         sound = sound_features(win, self.look_cfg).ravel() if self.look is not None else None
         cands = sounding_candidates(scores, masks, segments, rgb_l, sound, self.look, self.look_weight,
-                                    self.p.min_area, self.p.max_area)
+                                    self.p.min_area, self.p.max_area, regions=regions)
         self.diag.record_latency('model', time.perf_counter() - t0)
-        self._publish(onset, rgb, frame_id, cands, L, mel)
+        self._publish(onset, rgb, frame_id, cands, self.look_cfg.look_size, mel)
         self.diag.record_latency('event', time.monotonic() - t_wall)
 
     def _publish(self, onset, rgb, frame_id, cands, s, mel) -> None:
