@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip('rclpy')
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo  # noqa: E402
-from sensor_msgs.msg import Image  # noqa: E402
+from sensor_msgs.msg import Image, JointState  # noqa: E402
 
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
 from test_detector_node import SR, Harness, make_model, scene_image  # noqa: E402
@@ -62,9 +62,14 @@ def test_bad_messages_are_dropped_and_reported(harness):
     for m in _bad_images(now):
         h.pub_img.publish(m)
         time.sleep(0.02)
+    # CameraInfo without intrinsics (an uncalibrated driver), a JointState without positions
+    h.pub_cam.publish(rc.camera_info_msg({'width': 128, 'height': 96, 'K': [0.0] * 9}, now))
+    h.pub_joints.publish(JointState(name=['gripper_aperture'], position=[]))
     errs = h.node.diag.input_errors
     assert h.wait_for(lambda: errs['bad_audio'] >= 1 and errs['audio_stamp_backwards'] >= 1
-                      and errs['audio_stamp_future'] >= 1 and errs['bad_image'] >= 5, 5.0), dict(errs)
+                      and errs['audio_stamp_future'] >= 1 and errs['bad_image'] >= 5
+                      and errs['bad_camera_info'] >= 1, 5.0), dict(errs)
+    assert h.node.K is None and h.node.aperture == 0.0
     assert h.diag_values()['level'] == h.node.diag.WARN
     # AudioInfo changing mid-stream: reported, history reset, stream continues at the new rate
     h.pub_info.publish(rc.audio_info_msg(48000))
