@@ -165,7 +165,8 @@ def scene_frame() -> np.ndarray:
 
 
 def answer_latency(path, backend, threads, reps):
-    from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
+    from hearing_hands_ros.automask import (AutoMaskConfig, TableModel, gripper_pixels, min_segment_px,
+                                            object_segments)
     from hearing_hands_ros.models.detector import image_input
     from hearing_hands_ros.models.look_match import LookConfig, load_look_match, sounding_candidates
     b = runtime.load_bundle(path, 'detector', backend=backend, threads=threads, torch_loader=torch_loader,
@@ -188,7 +189,7 @@ def answer_latency(path, backend, threads, reps):
     for i in range(reps + 10):
         t = time.perf_counter()
         out = b.run(feeds)
-        seg = object_segments(rgb_l, table, grip, int(round(6 * (L / cfg.image_size) ** 2)))
+        seg = object_segments(rgb_l, table, grip, min_segment_px(L))
         cands = sounding_candidates(out['scores'][0], out['masks'][0], seg, rgb_l, sound, look, weight)
         if i >= 10:
             ts.append(time.perf_counter() - t)

@@ -151,6 +151,11 @@ def touched_region(rgb: np.ndarray, table: np.ndarray, gripper: np.ndarray, cont
     return mask if mask.mean() <= cfg.max_area_frac else np.zeros((h, w), bool)
 
 
+def min_segment_px(size: int) -> int:
+    """Smallest object segment kept in a size x size frame: 6 px at 64 px, scaled with the area."""
+    return int(round(6 * (size / 64) ** 2))
+
+
 def object_segments(rgb: np.ndarray, table: 'TableModel', gripper: np.ndarray,
                     min_area_px: int = 6, max_segments: int = 8) -> np.ndarray:
     """Every object-like region of a frame, not only the touched one: connected regions of

@@ -76,12 +76,17 @@ def test_info_nce_learns_which_look_goes_with_which_sound():
     assert loss.item() < np.log(64)
 
 
-def test_onnx_bundle_matches_torch(tmp_path):
+def toy_net(seed):
+    """An untrained LookMatch with its input statistics set from 64 toy events, and the events."""
     torch.manual_seed(0)
-    rng = np.random.default_rng(1)
-    _, sounds, looks, _, _ = toy_events(64, rng)
+    _, sounds, looks, _, _ = toy_events(64, np.random.default_rng(seed))
     net = LookMatch(LookConfig())
     net.set_stats(sounds, looks)
+    return net, sounds, looks
+
+
+def test_onnx_bundle_matches_torch(tmp_path):
+    net, sounds, looks = toy_net(1)
     path = export_onnx(net.eval(), tmp_path / 'look.onnx')
     feeds = {'sound': sounds[:1], 'looks': looks[:5]}
     onnx_out = load_bundle(path, 'look_match', backend='cpu').run(feeds)['logits']
@@ -135,11 +140,7 @@ def test_the_look_match_can_overturn_the_slots_and_a_frame_without_segments_fall
 
 
 def test_sounding_candidates_run_the_look_bundle(tmp_path):
-    torch.manual_seed(0)
-    rng = np.random.default_rng(2)
-    _, sounds, looks, _, _ = toy_events(64, rng)
-    net = LookMatch(LookConfig())
-    net.set_stats(sounds, looks)
+    net, sounds, _ = toy_net(2)
     look = load_bundle(export_onnx(net.eval(), tmp_path / 'look.onnx'), 'look_match', backend='cpu')
     seg = two_segments()
     rgb = striped()

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..audio import detect_onsets
 from ..automask import (AutoMaskConfig, TableModel, auto_mask, gripper_pixels, mask_iou,
-                        object_segments)
+                        min_segment_px, object_segments)
 from ..models.detector import DetectorConfig, audio_input, image_input
 from ..models.look_match import LookConfig, sound_features
 
@@ -247,7 +247,7 @@ def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6, im
 def look_segments(data: dict, table_clusters: int = 6) -> np.ndarray:
     """``segment_labels`` at the look size (min area scaled from 6 px at 64 px)."""
     size = data['look_image'].shape[1]
-    return segment_labels(data, table_clusters, int(round(6 * (size / 64) ** 2)), 'look_image',
+    return segment_labels(data, table_clusters, min_segment_px(size), 'look_image',
                           'look_gripper')
 
 

@@ -219,7 +219,7 @@ def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: f
     candidates, the frame's automatic object segments (``look_match.sounding_candidates``), so
     they differ only in how they score them; regions, labels and pictures are at the look size."""
     from ..data.detector_dataset import look_segments
-    from ..models.look_match import sounding_candidates
+    from ..models.look_match import segment_regions, sounding_candidates
     sel = labelled_events(data)
     view = {**sel, 'image': sel['look_image'], 'labels': sel['look_labels'],
             'gripper': sel['look_gripper'], 'contact_uv': sel['look_uv']}
@@ -227,25 +227,31 @@ def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: f
     ambiguous = sel['scenario'] == 'ambiguous'
     rng = np.random.default_rng(seed)
 
-    def answer(bundle, with_look: bool) -> list[list[dict]]:
-        s, m = run_bundle(bundle, sel)
+    # the frame half of every answer (segments, their looks), once for all methods
+    regions = [segment_regions(seg, img if look is not None else None)
+               for seg, img in zip(segments, view['image'])]
+
+    def answer(outputs, with_look: bool) -> list[list[dict]]:
+        s, m = outputs
         return [object_like(sounding_candidates(
                     s[i], m[i], segments[i], view['image'][i],
                     sel['look_sound'][i].astype(np.float32).ravel(),
-                    look if with_look else None, look_weight if with_look else 0.0),
+                    look if with_look else None, look_weight if with_look else 0.0,
+                    regions=regions[i]),
                     view['gripper'][i], max_area=1.0) for i in range(len(s))]
 
     cands: dict[str, list] = {}
     if bundles.get('model') is not None:
-        cands['model'] = answer(bundles['model'], True)
-        objs = answer(bundles['model'], False) if look is not None else cands['model']
+        outputs = run_bundle(bundles['model'], sel)
+        cands['model'] = answer(outputs, True)
+        objs = answer(outputs, False) if look is not None else cands['model']
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]
         for name, rule in (('nearest_gripper', 'centroid'), ('nearest_pixel', 'pixel')):
             cands[name] = [nearest_gripper(c, uv, rule) for c, uv in zip(objs, view['contact_uv'])]
     for name in ('vision_only', 'global_av'):
         if bundles.get(name) is not None:
-            cands[name] = answer(bundles[name], False)
+            cands[name] = answer(run_bundle(bundles[name], sel), False)
     metrics = {}
     for name in METHODS:
         if name not in cands:

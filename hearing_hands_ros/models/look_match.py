@@ -219,9 +219,9 @@ def export_onnx(net: LookMatch, path: str | Path, **extra_meta: Any) -> Path:
     return onnx_path
 
 
-def torch_loader(pt_path: Path, meta: dict):
-    """``runtime.load_bundle(..., backend='torch', torch_loader=torch_loader)``."""
-    net, _ = load_checkpoint(pt_path)
+def runner(net: LookMatch):
+    """A LookMatch in memory as a bundle's ``run``: {sound (1,A), looks (N,F)} -> {logits (N,)}."""
+    net = net.eval()
 
     @torch.no_grad()
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -231,7 +231,18 @@ def torch_loader(pt_path: Path, meta: dict):
     return run
 
 
+def torch_loader(pt_path: Path, meta: dict):
+    """``runtime.load_bundle(..., backend='torch', torch_loader=torch_loader)``."""
+    return runner(load_checkpoint(pt_path)[0])
+
+
 # --- candidates: automatic segments scored by the slots and the look match ---------------------
+def upsample(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Slot masks (K,S,S) -> (K,H,W) float32, bilinear."""
+    return np.stack([cv2.resize(m.astype(np.float32), shape[::-1], interpolation=cv2.INTER_LINEAR)
+                     for m in masks])
+
+
 def segment_regions(segments: np.ndarray, rgb: np.ndarray | None = None, min_area: float = 0.004,
                     max_area: float = 0.8) -> list[dict[str, Any]]:
     """The frame-only half of the answer: the automatic object segments (uint8 (L,L), 0 = none,
@@ -271,9 +282,7 @@ def segment_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndarr
         if isinstance(segments, np.ndarray) else segments
     if not regions:
         return []
-    size = regions[0]['mask'].shape[::-1]
-    up = np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-                   for m in masks])                                            # (K, L, L)
+    up = upsample(masks, regions[0]['mask'].shape)                             # (K, L, L)
     out = []
     for r in regions:
         region = r['mask']
@@ -334,10 +343,7 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
         regions = segment_regions(segments, rgb if use_look else None, min_area, max_area)
     cands = segment_candidates(scores, masks, regions)
     if not cands:
-        size = segments.shape[::-1]
-        up = np.stack([cv2.resize(m.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-                       for m in masks])
-        return extract_candidates(scores, up, min_area, SLOT_MAX_AREA)
+        return extract_candidates(scores, upsample(masks, segments.shape), min_area, SLOT_MAX_AREA)
     if not use_look:
         return cands
     cands, looks = candidate_looks(rgb, cands)

@@ -42,7 +42,8 @@ from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithP
 from hearing_hands_ros import audio as A
 from hearing_hands_ros import images as I
 from hearing_hands_ros import ros_convert as rc
-from hearing_hands_ros.automask import AutoMaskConfig, TableModel, gripper_pixels, object_segments
+from hearing_hands_ros.automask import (AutoMaskConfig, TableModel, gripper_pixels, min_segment_px,
+                                        object_segments)
 from hearing_hands_ros.models.detector import DetectorConfig, audio_input, image_input, torch_loader
 from hearing_hands_ros.models.look_match import (LookConfig, load_look_match, segment_regions,
                                                  sound_features, sounding_candidates)
@@ -388,8 +389,7 @@ class SoundingObjectDetector(Node):
         rgb_l = image_input(rgb, L)
         grip = cv2.resize(self._gripper_mask(rgb.shape[:2]).astype(np.uint8), (L, L),
                           interpolation=cv2.INTER_NEAREST) > 0
-        segments = object_segments(rgb_l, self._table_model(frames, L), grip,
-                                   int(round(6 * (L / self.cfg.image_size) ** 2)))
+        segments = object_segments(rgb_l, self._table_model(frames, L), grip, min_segment_px(L))
         regions = segment_regions(segments, rgb_l if self.look is not None else None,
                                   self.p.min_area, self.p.max_area)
         return rgb_l, segments, regions

@@ -72,37 +72,31 @@ class Validation:
     def __init__(self, val: dict, detector):
         from ..data.detector_dataset import look_segments
         from ..eval.detector import run_bundle
+        from ..models.look_match import segment_regions
         self.val = val
         self.scores, self.masks = run_bundle(detector, val)
         self.segments = look_segments(val)
+        # the frame half of every answer (segments, their looks) does not change during training
+        self.regions = [segment_regions(seg, img) for seg, img in zip(self.segments, val['look_image'])]
 
     def __call__(self, net: LookMatch, weights: list[float]) -> dict[float, dict]:
+        from types import SimpleNamespace
+
         from ..eval.detector import score_events
-        from ..models.look_match import sounding_candidates
+        from ..models.look_match import runner, sounding_candidates
         v = self.val
-        look = _TorchLook(net)
+        look = SimpleNamespace(run=runner(net))
         out = {}
         for w in weights:
-            cands = [sounding_candidates(s, m, seg, img, snd.astype(np.float32).ravel(), look, w)
-                     for s, m, seg, img, snd in zip(self.scores, self.masks, self.segments,
-                                                    v['look_image'], v['look_sound'])]
+            cands = [sounding_candidates(s, m, seg, img, snd.astype(np.float32).ravel(), look, w,
+                                         regions=r)
+                     for s, m, seg, img, snd, r in zip(self.scores, self.masks, self.segments,
+                                                       v['look_image'], v['look_sound'], self.regions)]
             correct = np.asarray(score_events(cands, v['look_labels'], v['target'])['correct'], float)
             res = {str(sc): float(correct[v['scenario'] == sc].mean()) for sc in np.unique(v['scenario'])}
             res['score'] = float(np.mean(list(res.values())))
             out[w] = res
         return out
-
-
-class _TorchLook:
-    """A LookMatch in memory with the bundle's ``run`` interface."""
-
-    def __init__(self, net: LookMatch):
-        self.net = net.eval()
-
-    @torch.no_grad()
-    def run(self, feeds: dict) -> dict:
-        return {'logits': self.net(torch.from_numpy(feeds['sound']),
-                                   torch.from_numpy(feeds['looks'])[None])[0].numpy()}
 
 
 def run(args) -> int:
