@@ -93,8 +93,12 @@ class TableModel:
     (r, g) = (R, G) / (R + G + B) of pixels sampled over the episode's frames; the largest
     cluster is the table (it fills most of a wrist camera's view most of the time)."""
 
-    def __init__(self, centres: np.ndarray, table: int):
+    def __init__(self, centres: np.ndarray, table: int, merge: float = 0.0):
         self.centres, self.table = centres, table
+        # clusters whose centre lies within ``merge`` (chromaticity units) of the table's are
+        # table too: one frame's k-means splits a plain, noisy table into several clusters
+        d = np.hypot(*(centres - centres[table]).T)
+        self.table_ids = np.flatnonzero(d <= merge) if merge > 0 else np.array([table])
 
     @staticmethod
     def _chroma(rgb: np.ndarray) -> np.ndarray:
@@ -102,21 +106,24 @@ class TableModel:
         return x[:, :2] / x.sum(axis=1, keepdims=True)
 
     @classmethod
-    def fit(cls, frames: np.ndarray, k: int = 6, samples: int = 20000, seed: int = 0) -> 'TableModel':
+    def fit(cls, frames: np.ndarray, k: int = 6, samples: int = 20000, seed: int = 0,
+            merge: float = 0.0) -> 'TableModel':
         rng = np.random.default_rng(seed)
         px = frames.reshape(-1, 3)
         x = cls._chroma(px[rng.integers(0, len(px), min(samples, len(px)))])
         crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 1e-4)
         cv2.setRNGSeed(seed)
         _, lab, centres = cv2.kmeans(x, k, None, crit, 2, cv2.KMEANS_PP_CENTERS)
-        return cls(centres, int(np.bincount(lab[:, 0], minlength=k).argmax()))
+        return cls(centres, int(np.bincount(lab[:, 0], minlength=k).argmax()), merge)
 
     def is_table(self, rgb: np.ndarray) -> np.ndarray:
         x = self._chroma(rgb)
         # squared distance to each centre, one elementwise pass per centre (no (N,k,2) temporary,
         # no BLAS call whose threads cost more than this small product)
         d = np.stack([(x[:, 0] - c0) ** 2 + (x[:, 1] - c1) ** 2 for c0, c1 in self.centres], axis=1)
-        return (d.argmin(axis=1) == self.table).reshape(rgb.shape[:2])
+        near = d.argmin(axis=1)
+        table = near == self.table if len(self.table_ids) == 1 else np.isin(near, self.table_ids)
+        return table.reshape(rgb.shape[:2])
 
 
 def object_components(table: np.ndarray, gripper: np.ndarray, open_px: int

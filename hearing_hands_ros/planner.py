@@ -119,7 +119,8 @@ def torch_backend(pt_path: Path, meta: dict):
 
     def run(feeds):
         with torch.no_grad():
-            v, a = graph(*(torch.from_numpy(np.ascontiguousarray(feeds[k])) for k in P.ONNX_INPUTS))
+            v, a = graph(*(torch.from_numpy(np.ascontiguousarray(feeds[k]))
+                           for k in P.onnx_inputs(net.cfg)))
         return {'velocity': v.numpy(), 'audio': a.numpy()}
     return run
 
@@ -154,7 +155,11 @@ class Planner:
             crop_size=int(meta['crop_size']), crop_frac=float(meta['crop_frac']),
             frames_per_crop=int(meta['frames_per_crop']),
             max_seconds=float(meta['max_path_duration']) + float(meta['tail_seconds']),
-            tail_seconds=float(meta['tail_seconds']))
+            tail_seconds=float(meta['tail_seconds']), look_dim=int(meta.get('look_dim', 0)),
+            look_size=int(meta.get('look_size', 128)))
+        if self.cfg.look_dim not in (0, P.N_VIEW_LOOK):
+            raise ModelError(f'model look_dim {self.cfg.look_dim} is not {P.N_VIEW_LOOK} '
+                             '(segment looks of another package version); re-export the model')
         self.steps = int(steps or meta['steps'])
         self.guidance = float(meta['guidance'] if guidance is None else guidance)
         # noise scale of the sampler's start point (1 = the training distribution; lower trades
@@ -193,7 +198,8 @@ class Planner:
                 aperture: float = tr.DEFAULT_APERTURE):
         """Validate paths and build model inputs. Returns (traj (B,T,D), image (B,3,S,S),
         crops (B,K,3,s,s), frames per path (B,), fraction of each path's local views inside the
-        image (B,)). Raises TrajectoryError naming the bad path."""
+        image (B,), looks (B,K,N_VIEW_LOOK) or None for a model without segment looks). Raises
+        TrajectoryError naming the bad path."""
         if rgb is None or np.asarray(rgb).ndim != 3:
             raise ValueError('need a wrist-camera RGB image (H, W, 3) taken at plan start')
         rgb = np.asarray(rgb, dtype=np.uint8)
@@ -217,7 +223,16 @@ class Planner:
         crops = np.stack([c for c, _ in views])
         in_view = np.array([P.in_image(uv[:int(np.ceil(n / self.cfg.frames_per_crop))], w, h).mean()
                             for (_, uv), n in zip(views, frames)])
-        return feats, np.repeat(img[None], len(valid), 0), crops, frames, in_view
+        looks = None
+        if self.cfg.look_dim:       # segments once per distinct plan-start pose (usually one)
+            scenes = {}
+            for f in feats:
+                key = np.round(f[0, :16], 4).tobytes()
+                if key not in scenes:
+                    scenes[key] = P.scene_segments(rgb, f, K, self.T_tcp_camera, self.cfg)
+            looks = np.stack([P.view_looks(scenes[np.round(f[0, :16], 4).tobytes()], uv, (w, h))
+                              for f, (_, uv) in zip(feats, views)])
+        return feats, np.repeat(img[None], len(valid), 0), crops, frames, in_view, looks
 
     # sampling ---------------------------------------------------------------------------------
     def _empty(self, t_len: int, k: int) -> dict:
@@ -225,10 +240,12 @@ class Planner:
         return dict(x=np.zeros((0, c.n_mels, t_len), np.float32), t=np.zeros(0, np.float32),
                     drop=np.zeros(0, np.float32), traj=np.zeros((0, t_len, c.traj_dim), np.float32),
                     image=np.zeros((0, 3, c.image_size, c.image_size), np.float32),
-                    crops=np.zeros((0, k, 3, c.crop_size, c.crop_size), np.float32))
+                    crops=np.zeros((0, k, 3, c.crop_size, c.crop_size), np.float32),
+                    **({'looks': np.zeros((0, k, c.look_dim), np.float32)} if c.look_dim else {}))
 
     def sample_mel(self, traj, image, crops, seed: int = 0, steps: int | None = None,
-                   guidance: float | None = None, temperature: float | None = None) -> np.ndarray:
+                   guidance: float | None = None, temperature: float | None = None,
+                   looks=None) -> np.ndarray:
         """Normalised mel (B, M, T) by Euler steps through the bundle (CFG batched as 2B),
         starting from seeded Gaussian noise scaled by ``temperature``."""
         steps = int(steps or self.steps)
@@ -242,6 +259,10 @@ class Planner:
         no_mel = np.zeros((0, self.cfg.n_mels, t_len), np.float32)
         cond = dict(traj=traj.astype(np.float32), image=image.astype(np.float32),
                     crops=crops.astype(np.float32))
+        if self.cfg.look_dim:
+            if looks is None:
+                raise ValueError('this model needs the local views\' segment looks (prepare())')
+            cond['looks'] = np.asarray(looks, np.float32)
         if g != 1.0:
             cond = {k: np.concatenate([v, v]) for k, v in cond.items()}
             drop = np.concatenate([np.zeros(b), np.ones(b)]).astype(np.float32)
@@ -264,9 +285,9 @@ class Planner:
 
     def predict_features(self, traj, image, crops, frames=None, seed: int = 0,
                          steps: int | None = None, guidance: float | None = None,
-                         temperature: float | None = None) -> list[Prediction]:
+                         temperature: float | None = None, looks=None) -> list[Prediction]:
         """Predict from prepared inputs (see :meth:`prepare`)."""
-        x = self.sample_mel(traj, image, crops, seed, steps, guidance, temperature)
+        x = self.sample_mel(traj, image, crops, seed, steps, guidance, temperature, looks)
         audio = self.decode(x)
         frames = np.full(len(x), x.shape[-1]) if frames is None else frames
         protos = self.meta.get('prototypes') or {}
@@ -291,8 +312,9 @@ class Planner:
                 aperture: float = tr.DEFAULT_APERTURE,
                 temperature: float | None = None) -> list[Prediction]:
         """Predict the sound of every candidate path in one batched call."""
-        traj, image, crops, frames, in_view = self.prepare(paths, rgb, K, aperture)
-        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance, temperature)
+        traj, image, crops, frames, in_view, looks = self.prepare(paths, rgb, K, aperture)
+        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance, temperature,
+                                      looks)
         for p, v in zip(preds, in_view):
             p.in_view = float(v)
         return preds

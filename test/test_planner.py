@@ -6,6 +6,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.models import predictor as P
 from hearing_hands_ros.planner import (Planner, Prediction, build_prototypes, nearest_prototype,
                                        rank_by_material, rank_contact_by, rank_quietest,
                                        sound_descriptor)
@@ -65,6 +66,33 @@ def test_in_view_tells_when_the_path_leaves_the_camera_view(bundle):
     assert 0.0 < away.in_view < 0.5
 
 
+def test_looks_name_the_object_the_path_comes_down_on(bundle):
+    """The planner hands the model the look of the object segment each local view points at:
+    paint a red or a blue block where the tap's lowest point projects, and the views there carry
+    that block's colour; the sound changes with it, the path being the same."""
+    planner = Planner(bundle, backend='cpu')
+    n = 30                                                  # the sim rig: tool z up
+    t = np.linspace(0, 1.0, n)
+    path = tr.Trajectory(t + 5.0, np.stack([np.zeros(n), np.zeros(n), 0.15 - 0.08 * np.sin(np.pi * t)], 1),
+                         np.tile([0.0, 0.0, 0.0, 1.0], (n, 1)))
+    h, w = 96, 128
+    K = P.scale_intrinsics(planner.K, planner.camera_size, (w, h))
+    feats = tr.features(tr.validate(path), tr.n_frames_for(path.duration, 0.5))
+    _, uv = P.local_views(np.zeros((h, w, 3), np.uint8), feats, K, planner.T_tcp_camera, planner.cfg)
+    k = 2                                                   # the view at 0.4-0.6 s: the lowest point
+    u, v = np.round(uv[k]).astype(int)
+    out = []
+    for colour in ((200, 30, 30), (30, 60, 200)):
+        rgb = np.full((h, w, 3), 120, np.uint8)             # a plain grey table
+        rgb[max(v - 8, 0):v + 8, max(u - 8, 0):u + 8] = colour
+        looks = planner.prepare([path], rgb)[5]
+        assert looks.shape == (1, P.n_views(feats.shape[0], planner.cfg), P.N_VIEW_LOOK)
+        assert looks[0, k, 0] == 1.0                        # found the block
+        np.testing.assert_allclose(looks[0, k, 2:5], np.array(colour) / 255, atol=0.05)
+        out.append(planner.predict([path], rgb)[0].audio)
+    assert not np.allclose(out[0], out[1])
+
+
 def test_guided_sampling_and_torch_backend_agree_with_onnx(bundle):
     onnx = Planner(bundle, backend='cpu', steps=3, guidance=2.0)
     assert onnx.network_evaluations == 6
@@ -79,12 +107,14 @@ def test_temperature_scales_the_start_noise(bundle):
     the metadata's default is used unless the caller overrides it; out of range is refused."""
     planner = Planner(bundle, backend='cpu')
     assert planner.temperature == 1.0                                  # tiny bundle: default
-    args = planner.prepare([tap_path()], scene())[:3]
-    x1 = planner.sample_mel(*args, seed=0)
-    assert not np.allclose(x1, planner.sample_mel(*args, seed=1))
+    prep = planner.prepare([tap_path()], scene())
+    args, kw = prep[:3], dict(looks=prep[5])
+    x1 = planner.sample_mel(*args, seed=0, **kw)
+    assert not np.allclose(x1, planner.sample_mel(*args, seed=1, **kw))
     cold = Planner(bundle, backend='cpu', temperature=0.0)
-    np.testing.assert_allclose(cold.sample_mel(*args, seed=0), cold.sample_mel(*args, seed=1), atol=1e-6)
-    half = planner.sample_mel(*args, seed=0, temperature=0.5)
+    np.testing.assert_allclose(cold.sample_mel(*args, seed=0, **kw), cold.sample_mel(*args, seed=1, **kw),
+                               atol=1e-6)
+    half = planner.sample_mel(*args, seed=0, temperature=0.5, **kw)
     assert not np.allclose(half, x1)
     meta = json.loads(bundle.with_suffix('.json').read_text())
     for value, ok in ((0.5, True), (3.0, False)):
@@ -94,7 +124,7 @@ def test_temperature_scales_the_start_noise(bundle):
         if ok:
             p = Planner(target, backend='cpu')
             assert p.temperature == 0.5
-            np.testing.assert_allclose(p.sample_mel(*args, seed=0), half, atol=1e-6)
+            np.testing.assert_allclose(p.sample_mel(*args, seed=0, **kw), half, atol=1e-6)
         else:
             with pytest.raises(ModelError, match='temperature'):
                 Planner(target, backend='cpu')

@@ -114,3 +114,59 @@ def test_local_views_follow_the_path_into_the_image():
     assert g.shape == (3, 64, 64) and g.dtype == np.float32
     K2 = P.scale_intrinsics(K, (128, 128), (64, 64))
     assert K2[0, 0] == pytest.approx(K[0, 0] / 2) and K2[1, 2] == pytest.approx(32)
+
+
+def test_a_look_model_uses_its_looks_and_its_onnx_graph_matches_torch(tmp_path):
+    cfg = P.PredictorConfig(**TINY, look_dim=P.N_VIEW_LOOK)
+    net, voc = P.VelocityNet(cfg).eval(), Vocoder(dim=16, blocks=1).eval()
+    for p in net.parameters():
+        p.data += 0.05 * torch.randn_like(p)
+    t_len = 45
+    base = inputs(cfg, 2, t_len)
+    looks = torch.rand(2, P.n_views(t_len, cfg), P.N_VIEW_LOOK)
+    looks[..., 0] = 1.0
+    with torch.no_grad():
+        a = net(*base, looks)
+        b = net(*base, looks * 0.5)                    # another segment's look: another sound
+        c = net(*base[:2], torch.ones(2), *base[3:], looks * 0.5)   # dropped: looks ignored
+        d = net(*base[:2], torch.ones(2), *base[3:], looks)
+    assert not torch.allclose(a, b, atol=1e-4)
+    assert torch.allclose(c, d, atol=1e-5)
+    layout = P.export_onnx(net, voc, tmp_path / 'p.onnx')
+    assert set(layout) == set(P.onnx_inputs(cfg)) == set(P.ONNX_INPUTS) | {'looks'}
+    assert layout['looks'] == ['batch', 'views', P.N_VIEW_LOOK]
+    sess = ort.InferenceSession(str(tmp_path / 'p.onnx'), providers=['CPUExecutionProvider'])
+    mel = torch.randn(1, cfg.n_mels, t_len)
+    with torch.no_grad():
+        v, au = P.ExportGraph(net, voc)(*base, mel, looks)
+    feeds = {n: x.numpy() for n, x in zip(P.ONNX_INPUTS, base + (mel,))} | {'looks': looks.numpy()}
+    out = sess.run(None, feeds)
+    np.testing.assert_allclose(out[0], v.numpy(), atol=1e-4)
+    np.testing.assert_allclose(out[1], au.numpy(), atol=1e-4)
+
+
+def test_view_looks_name_the_segment_each_view_points_at():
+    """Two coloured blocks on a grey table, the camera looking straight down from the TCP: the
+    views over the red block get the red block's look, the view far off any block finds none."""
+    cfg = P.PredictorConfig()
+    w = h = 256
+    K = intrinsics(w, h)
+    T_tcp_cam = (np.array([0.0, 0.06, 0.05]), np.array([1.0, 0.0, 0.0, 0.0]))   # beside the fingers
+    rng = np.random.default_rng(0)
+    rgb = np.clip(rng.normal(120, 4, (h, w, 3)), 0, 255).astype(np.uint8)       # table
+    rgb[40:90, 150:200] = (200, 30, 30)                                          # red block
+    rgb[170:220, 40:90] = (30, 60, 200)                                          # blue block
+    times = np.array([0.0, 1.0])
+    quat = np.array([[0, 0, 0, 1.0], [0, 0, 0, 1.0]])
+    traj = tr.validate(tr.Trajectory(times, np.array([[0.0, 0.0, 0.3], [0.0, 0.0, 0.25]]), quat))
+    f = tr.features(traj, 60)
+    scene = P.scene_segments(rgb, f, K, T_tcp_cam, cfg)
+    assert scene[1].max() == 2                                                   # two segments
+    # views centred on the red block, the blue one, the bare table corner and off the image
+    uv = np.array([[175.0, 65.0], [65.0, 195.0], [250.0, 250.0], [-5.0, 10.0]])
+    looks = P.view_looks(scene, uv, (w, h))
+    assert looks.shape == (4, P.N_VIEW_LOOK)
+    assert looks[0, 0] == 1 and looks[1, 0] == 1 and looks[2, 0] == 0 and looks[3, 0] == 0
+    assert looks[0, 1] < 0.01 and looks[2, 1] == 1                               # on the block; none
+    red, blue = looks[0, 2:5], looks[1, 2:5]                                     # mean RGB
+    assert red[0] > 0.7 and red[2] < 0.2 and blue[2] > 0.7 and blue[0] < 0.2

@@ -7,6 +7,7 @@ window holds, at the audio frame rate (100 frames/s)::
     traj    (T, 18)          trajectory features (planned poses + recorded aperture)
     image   (3, S, S) uint8  wrist-camera frame at plan start (last frame at or before it)
     crops   (K, 3, s, s) u8  local views where the path projects into that frame
+    looks   (K, 33) f32      what each local view points at (``predictor.view_looks``)
     mel     (64, T) f16      log-mel of the recorded audio (``audio.log_mel``)
     audio   (N,) int16       the recorded audio, N = (T - 1) * 160
     valid   int              frames that belong to the window (the rest is padding to T = 801)
@@ -31,8 +32,8 @@ from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import log_mel
 from hearing_hands_ros.models import predictor as P
 
-CACHE_VERSION = 2
-ARRAYS = ('traj', 'image', 'crops', 'mel', 'audio', 'valid')
+CACHE_VERSION = 3
+ARRAYS = ('traj', 'image', 'crops', 'mel', 'audio', 'valid', 'looks')
 NO_MATERIAL = 'none'
 
 
@@ -46,6 +47,7 @@ class PredictorData:
     mel: np.ndarray         # (W, 64, T) float16
     audio: np.ndarray       # (W, N) int16
     valid: np.ndarray       # (W,) int64 frames in the window
+    looks: np.ndarray       # (W, K, N_VIEW_LOOK) float32
     meta: list = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -84,12 +86,16 @@ def combo(meta: dict) -> str | None:
 
 # --- statistics -----------------------------------------------------------------------------
 def normalization(data: PredictorData) -> dict:
-    """Per-bin mel mean/std and per-feature trajectory mean/std over valid frames."""
+    """Per-bin mel mean/std and per-feature trajectory mean/std over valid frames; per-statistic
+    look mean/std over the local views that found a segment."""
     mask = np.arange(data.mel.shape[-1])[None] < data.valid[:, None]           # (W, T)
     mel = data.mel.astype(np.float32).transpose(1, 0, 2)[:, mask]               # (M, F)
     traj = data.traj[mask]                                                       # (F, D)
     traj_std = traj.std(0)
-    return dict(mel_mean=mel.mean(1).round(4).tolist(),
+    found = data.looks[..., 0] > 0                                               # (W, K)
+    looks = data.looks[found][:, 2:] if found.any() else np.zeros((2, P.N_VIEW_LOOK - 2))
+    return dict(look_mean=looks.mean(0).round(5).tolist(),
+                look_std=np.maximum(looks.std(0), 1e-3).round(5).tolist(),mel_mean=mel.mean(1).round(4).tolist(),
                 mel_std=np.maximum(mel.std(1), 0.5).round(4).tolist(),
                 traj_mean=traj.mean(0).round(5).tolist(),
                 traj_std=np.where(traj_std < 1e-4, 1.0, traj_std).round(5).tolist())
@@ -151,7 +157,9 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
                             aperture_track=(ap_t, ep.apertures) if len(ap_t) else None)
         j = int(np.searchsorted(ep.image_stamps_ns, int(times_ns[0]), side='right')) - 1
         rgb = ep.images[max(j, 0)]
-        crops, _ = P.local_views(rgb, feats, K, T_tcp_camera, cfg)
+        crops, uv = P.local_views(rgb, feats, K, T_tcp_camera, cfg)
+        looks = P.view_looks(P.scene_segments(rgb, feats, K, T_tcp_camera, cfg), uv,
+                             (rgb.shape[1], rgb.shape[0]))
         k0 = int(round((int(times_ns[0]) - ep.audio_start_ns) * cfg.sample_rate / 1e9))
         seg = np.zeros(n_samples, np.float32)
         lo, hi = max(k0, 0), min(k0 + n_samples, len(audio))
@@ -171,6 +179,7 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
         out['mel'].append(log_mel(seg, cfg.sample_rate, cfg.n_mels, cfg.n_fft, cfg.hop).astype(np.float16))
         out['audio'].append(np.round(np.clip(seg, -1, 1) * 32767).astype(np.int16))
         out['valid'].append(valid)
+        out['looks'].append(looks)
         meta.append(dict(episode=ep.path.name, bag=str(ep.path), start_ns=int(times_ns[0]), start=round(t0, 5),
                          duration=round(traj.duration, 4),
                          action=act['type'] if act else 'unknown',
@@ -190,14 +199,15 @@ def _empty(cfg: P.PredictorConfig) -> PredictorData:
                          np.zeros((0, 3, cfg.image_size, cfg.image_size), np.uint8),
                          np.zeros((0, k, 3, cfg.crop_size, cfg.crop_size), np.uint8),
                          np.zeros((0, cfg.n_mels, t), np.float16),
-                         np.zeros((0, (t - 1) * cfg.hop), np.int16), np.zeros(0, np.int64), [])
+                         np.zeros((0, (t - 1) * cfg.hop), np.int16), np.zeros(0, np.int64),
+                         np.zeros((0, k, P.N_VIEW_LOOK), np.float32), [])
 
 
 def _cache_key(bag: Path, cfg: P.PredictorConfig, topics) -> str:
     stat = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in sorted(bag.iterdir())
             if p.is_file()]
     keys = ('sample_rate', 'hop', 'n_fft', 'n_mels', 'frame_rate', 'image_size', 'crop_size',
-            'crop_frac', 'frames_per_crop', 'max_seconds', 'tail_seconds')
+            'crop_frac', 'frames_per_crop', 'max_seconds', 'tail_seconds', 'look_size')
     blob = json.dumps([CACHE_VERSION, str(bag.resolve()), stat, {k: getattr(cfg, k) for k in keys},
                        repr(topics)], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -246,7 +256,7 @@ def segment_batch(data: PredictorData, idx, frames: int, rng: np.random.Generato
     """Random crops of ``frames`` frames (a multiple of ``frames_per_crop``) from windows ``idx``.
 
     Returns float tensors: mel (B, M, L), traj (B, L, D), image (B, 3, S, S), crops (B, L/fpc,
-    3, s, s) and mask (B, 1, L) (1 on valid frames). With probability ``aperture_dropout`` the
+    3, s, s), looks (B, L/fpc, N_VIEW_LOOK) and mask (B, 1, L) (1 on valid frames). With probability ``aperture_dropout`` the
     aperture track is replaced by its value at the crop start (the node may only know that).
     """
     fpc = P.PredictorConfig.frames_per_crop
@@ -263,6 +273,7 @@ def segment_batch(data: PredictorData, idx, frames: int, rng: np.random.Generato
     traj = np.stack([data.traj[i, s] for i, s in zip(idx, sl)])
     k = frames // fpc
     crops = np.stack([data.crops[i, o // fpc:o // fpc + k] for i, o in zip(idx, offs)])
+    looks = np.stack([data.looks[i, o // fpc:o // fpc + k] for i, o in zip(idx, offs)])
     mask = np.stack([(np.arange(frames) + o < data.valid[i]) for i, o in zip(idx, offs)])
     drop_ap = rng.random(len(idx)) < aperture_dropout
     traj[drop_ap, :, 15] = traj[drop_ap, :1, 15]
@@ -270,6 +281,7 @@ def segment_batch(data: PredictorData, idx, frames: int, rng: np.random.Generato
     return dict(mel=torch.from_numpy(mel), traj=torch.from_numpy(traj),
                 image=torch.from_numpy(data.image[idx].astype(np.float32) / 255.0),
                 crops=torch.from_numpy(crops.astype(np.float32) / 255.0),
+                looks=torch.from_numpy(looks.astype(np.float32)),
                 mask=torch.from_numpy(mask[:, None].astype(np.float32)))
 
 
@@ -281,6 +293,7 @@ def full_batch(data: PredictorData, idx, frames: int) -> dict[str, torch.Tensor]
                 traj=torch.from_numpy(data.traj[idx, :frames].copy()),
                 image=torch.from_numpy(data.image[idx].astype(np.float32) / 255.0),
                 crops=torch.from_numpy(data.crops[idx, :k].astype(np.float32) / 255.0),
+                looks=torch.from_numpy(data.looks[idx, :k].astype(np.float32)),
                 mask=torch.from_numpy((np.arange(frames)[None] < data.valid[idx, None])[:, None]
                                       .astype(np.float32)))
 

@@ -268,7 +268,7 @@ def sample_torch(net, vocoder, batch, steps: int, guidance: float, seed: int) ->
     g = torch.Generator().manual_seed(seed)
     x0 = torch.randn(batch['mel'].shape, generator=g)
     from hearing_hands_ros.models.predictor import bind
-    vel = bind(net, batch['traj'], batch['image'], batch['crops'])
+    vel = bind(net, batch['traj'], batch['image'], batch['crops'], batch.get('looks'))
     x1 = flow.euler_sample(vel, x0, steps, guidance)
     return vocoder(net.denormalize_mel(x1)).numpy()
 
@@ -320,7 +320,7 @@ def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int
         frames = int(data.valid[i])
         b = D.full_batch(data, [i], frames)
         pred = planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
-                                        seed=seed)[0]
+                                        seed=seed, looks=b['looks'].numpy())[0]
         real = data.audio_float(i, frames)
         m = data.meta[i]
         stem = out / f'{m["episode"]}_path{i:02d}_{m["action"]}'
@@ -421,10 +421,11 @@ def run(args) -> int:
         b = D.full_batch(test, [i], frames)
         t0 = time.perf_counter()
         pred = planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
-                                        seed=args.seed + n)[0]
+                                        seed=args.seed + n, looks=b['looks'].numpy())[0]
         timing['model'] += time.perf_counter() - t0
         outs = {m: planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
-                                            seed=args.seed + n, temperature=t)[0].audio
+                                            seed=args.seed + n, temperature=t,
+                                            looks=b['looks'].numpy())[0].audio
                 for m, t in sweep.items()}
         t0 = time.perf_counter()
         outs |= {'model': pred.audio,

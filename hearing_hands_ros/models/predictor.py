@@ -11,10 +11,13 @@ K = ceil(T / frames_per_crop) local views)::
     image   (B, 3, S, S)     wrist-camera view at plan start, RGB in [0, 1] (global view)
     crops   (B, K, 3, s, s)  local views: crops centred where the path projects in that image,
                              one per ``frames_per_crop`` frames
+    looks   (B, K, 2 + 31)   what each local view points at (models with ``look_dim`` > 0):
+                             [found, distance / L, look statistics of the automatic object segment
+                             nearest the path point at L = ``look_size`` px] (``view_looks``)
     -> velocity (B, M, T)
 
 Network: condition = [trajectory MLP | global-view CNN embedding | local-view CNN embedding held
-over its frames] -> 1x1 conv; a three-level 1D U-Net of ConvNeXt blocks whose norms are modulated
+over its frames | (look MLP of the view's segment, held likewise)] -> conv; a three-level 1D U-Net of ConvNeXt blocks whose norms are modulated
 by the flow time (adaptive LayerNorm), with the condition added at every level. All convolutional
 over time: any T works (padded to a multiple of 4 inside), ~1 GFLOP per evaluation of 8 s.
 
@@ -34,8 +37,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hearing_hands_ros import automask as A
 from hearing_hands_ros import trajectory as tr
-from hearing_hands_ros.images import compose_poses, project_points
+from hearing_hands_ros.images import compose_poses, matrix_to_quat, project_points
+from hearing_hands_ros.models.look_match import N_LOOK, look_features, look_maps
+
+N_VIEW_LOOK = 2 + N_LOOK          # found flag, distance to the segment / L, look statistics
 
 
 @dataclass
@@ -56,11 +63,15 @@ class PredictorConfig:
     frames_per_crop: int = 20              # one local view per 0.2 s
     max_seconds: float = 8.0
     tail_seconds: float = 0.5              # audio predicted after the path ends (ringing)
+    look_dim: int = 0                      # 0: no segment looks (older models); else N_VIEW_LOOK
+    look_size: int = 128                   # frame side the segments and their looks are taken at
     # normalisation constants, filled from the training data
     mel_mean: list = field(default_factory=lambda: [-8.0] * 64)
     mel_std: list = field(default_factory=lambda: [4.0] * 64)
     traj_mean: list = field(default_factory=lambda: [0.0] * tr.N_FEATURES)
     traj_std: list = field(default_factory=lambda: [1.0] * tr.N_FEATURES)
+    look_mean: list = field(default_factory=lambda: [0.0] * N_LOOK)
+    look_std: list = field(default_factory=lambda: [1.0] * N_LOOK)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -142,7 +153,14 @@ class VelocityNet(nn.Module):
         self.local_view = ViewEncoder(cfg.vis_dim, (16, 32, 64))
         self.traj_mlp = nn.Sequential(nn.Linear(cfg.traj_dim, cfg.cond_dim), nn.GELU(),
                                       nn.Linear(cfg.cond_dim, cfg.cond_dim))
-        self.cond_proj = nn.Conv1d(cfg.cond_dim + 2 * cfg.vis_dim, cfg.cond_dim, 5, padding=2)
+        n_vis = 2
+        if cfg.look_dim:
+            self.register_buffer('look_mean', torch.tensor(cfg.look_mean).view(1, 1, -1))
+            self.register_buffer('look_std', torch.tensor(cfg.look_std).view(1, 1, -1))
+            self.look_mlp = nn.Sequential(nn.Linear(cfg.look_dim, cfg.vis_dim), nn.GELU(),
+                                          nn.Linear(cfg.vis_dim, cfg.vis_dim))
+            n_vis = 3
+        self.cond_proj = nn.Conv1d(cfg.cond_dim + n_vis * cfg.vis_dim, cfg.cond_dim, 5, padding=2)
         self.null_cond = nn.Parameter(torch.zeros(1, cfg.cond_dim, 1))
         self.t_mlp = nn.Sequential(nn.Linear(64, emb), nn.GELU(), nn.Linear(emb, emb))
         # U-Net
@@ -162,24 +180,31 @@ class VelocityNet(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def condition(self, traj: torch.Tensor, image: torch.Tensor, crops: torch.Tensor,
-                  drop: torch.Tensor) -> torch.Tensor:
+                  drop: torch.Tensor, looks: torch.Tensor | None = None) -> torch.Tensor:
         """Per-frame condition (B, cond_dim, T); dropped rows get the learned null condition."""
         b, t_len, _ = traj.shape
         k = crops.shape[1]
         f = self.traj_mlp((traj - self.traj_mean) / self.traj_std).transpose(1, 2)  # (B,C,T)
         g = self.global_view(image)[:, :, None].expand(-1, -1, t_len)               # (B,V,T)
         v = self.cfg.vis_dim
-        loc = self.local_view(crops.flatten(0, 1)).view(b, k, v).transpose(1, 2)    # (B,V,K)
         fpc = self.cfg.frames_per_crop
-        loc = loc[:, :, :, None].expand(b, v, k, fpc).reshape(b, v, k * fpc)[:, :, :t_len]
-        c = self.cond_proj(torch.cat([f, g, loc], dim=1))
+
+        def hold(e):                       # (B, V, K) one per view -> (B, V, T) over its frames
+            return e[:, :, :, None].expand(b, v, k, fpc).reshape(b, v, k * fpc)[:, :, :t_len]
+        parts = [f, g, hold(self.local_view(crops.flatten(0, 1)).view(b, k, v).transpose(1, 2))]
+        if self.cfg.look_dim:
+            found = looks[..., :1]                                                   # (B,K,1)
+            stats = (looks[..., 2:] - self.look_mean) / self.look_std * found
+            e = self.look_mlp(torch.cat([found, looks[..., 1:2], stats], dim=-1))     # (B,K,V)
+            parts.append(hold(e.transpose(1, 2)))
+        c = self.cond_proj(torch.cat(parts, dim=1))
         d = drop[:, None, None]
         return c * (1 - d) + self.null_cond * d
 
-    def forward(self, x, t, drop, traj, image, crops):
+    def forward(self, x, t, drop, traj, image, crops, looks=None):
         t_len = x.shape[-1]
         pad = (-t_len) % 4
-        c = self.condition(traj, image, crops, drop)
+        c = self.condition(traj, image, crops, drop, looks)
         if pad:
             x = F.pad(x, (0, pad))
             c = F.pad(c, (0, pad), mode='replicate')
@@ -206,33 +231,42 @@ class VelocityNet(nn.Module):
         return x * self.mel_std + self.mel_mean
 
 
-def bind(net: nn.Module, traj: torch.Tensor, image: torch.Tensor, crops: torch.Tensor):
+def bind(net: nn.Module, traj: torch.Tensor, image: torch.Tensor, crops: torch.Tensor,
+         looks: torch.Tensor | None = None):
     """Velocity function ``fn(x, t, drop)`` of ``net`` with the condition bound; a batch of
     r x B (classifier-free guidance) repeats the condition r times."""
+    cond0 = (traj, image, crops, looks)
+
     def velocity(x, t, drop):
         r = x.shape[0] // traj.shape[0]
-        cond = (traj, image, crops) if r == 1 else tuple(torch.cat([c] * r) for c in (traj, image, crops))
+        cond = cond0 if r == 1 else tuple(None if c is None else torch.cat([c] * r) for c in cond0)
         return net(x, t, drop, *cond)
     return velocity
 
 
 class ExportGraph(nn.Module):
-    """ONNX graph: (x, t, drop, traj, image, crops, mel) -> (velocity, audio).
+    """ONNX graph: (x, t, drop, traj, image, crops, mel[, looks]) -> (velocity, audio).
 
     ``mel`` is a *normalised* flow state (B2, M, T2) to decode: audio = vocoder(denormalised mel),
-    (B2, (T2 - 1) * hop). Either half accepts an empty batch.
+    (B2, (T2 - 1) * hop). Either half accepts an empty batch. ``looks`` is an input only of
+    models with ``look_dim`` > 0 (:func:`onnx_inputs`).
     """
 
     def __init__(self, net: VelocityNet, vocoder: nn.Module):
         super().__init__()
         self.net, self.vocoder = net, vocoder
 
-    def forward(self, x, t, drop, traj, image, crops, mel):
-        return self.net(x, t, drop, traj, image, crops), self.vocoder(self.net.denormalize_mel(mel))
+    def forward(self, x, t, drop, traj, image, crops, mel, looks=None):
+        return (self.net(x, t, drop, traj, image, crops, looks),
+                self.vocoder(self.net.denormalize_mel(mel)))
 
 
 ONNX_INPUTS = ('x', 't', 'drop', 'traj', 'image', 'crops', 'mel')
 ONNX_OUTPUTS = ('velocity', 'audio')
+
+
+def onnx_inputs(cfg: PredictorConfig) -> tuple[str, ...]:
+    return ONNX_INPUTS + (('looks',) if cfg.look_dim else ())
 
 
 def export_onnx(net: VelocityNet, vocoder: nn.Module, path, opset: int = 17) -> dict:
@@ -244,21 +278,26 @@ def export_onnx(net: VelocityNet, vocoder: nn.Module, path, opset: int = 17) -> 
     dummy = (torch.zeros(b, cfg.n_mels, t_len), torch.zeros(b), torch.zeros(b),
              torch.zeros(b, t_len, cfg.traj_dim), torch.zeros(b, 3, cfg.image_size, cfg.image_size),
              torch.zeros(b, k, 3, cfg.crop_size, cfg.crop_size), torch.zeros(b, cfg.n_mels, t_len))
+    if cfg.look_dim:
+        dummy += (torch.zeros(b, k, cfg.look_dim),)
     axes = {'x': {0: 'batch', 2: 'frames'}, 't': {0: 'batch'}, 'drop': {0: 'batch'},
             'traj': {0: 'batch', 1: 'frames'}, 'image': {0: 'batch'},
             'crops': {0: 'batch', 1: 'views'}, 'mel': {0: 'decode_batch', 2: 'decode_frames'},
             'velocity': {0: 'batch', 2: 'frames'}, 'audio': {0: 'decode_batch', 1: 'samples'}}
+    if cfg.look_dim:
+        axes['looks'] = {0: 'batch', 1: 'views'}
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(graph, dummy, str(path), input_names=list(ONNX_INPUTS),
+        torch.onnx.export(graph, dummy, str(path), input_names=list(onnx_inputs(cfg)),
                           output_names=list(ONNX_OUTPUTS), dynamic_axes=axes,
                           opset_version=opset, dynamo=False)
     return {'x': ['batch', cfg.n_mels, 'frames'], 't': ['batch'], 'drop': ['batch'],
             'traj': ['batch', 'frames', cfg.traj_dim],
             'image': ['batch', 3, cfg.image_size, cfg.image_size],
             'crops': ['batch', 'views', 3, cfg.crop_size, cfg.crop_size],
-            'mel': ['decode_batch', cfg.n_mels, 'decode_frames']}
+            'mel': ['decode_batch', cfg.n_mels, 'decode_frames'],
+            **({'looks': ['batch', 'views', cfg.look_dim]} if cfg.look_dim else {})}
 
 
 # --- scene inputs (numpy, shared by the dataset, the planner and the node) --------------------
@@ -301,6 +340,59 @@ def local_views(rgb: np.ndarray, feats: np.ndarray, K, T_tcp_camera,
         patch = cv2.resize(patch, (cfg.crop_size, cfg.crop_size), interpolation=cv2.INTER_AREA)
         out[i] = patch.astype(np.float32).transpose(2, 0, 1) / 255.0
     return out, uv
+
+
+def plan_start_tcp(feats: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """TCP pose (position, quaternion xyzw) and aperture [m] at plan start (feature row 0)."""
+    R = np.stack([feats[0, 3:6], feats[0, 6:9], np.cross(feats[0, 3:6], feats[0, 6:9])], axis=1)
+    return ((feats[0, :3].astype(np.float64), matrix_to_quat(R.astype(np.float64))),
+            float(feats[0, tr.FEATURE_LAYOUT.index('aperture')]))
+
+
+def scene_segments(rgb: np.ndarray, feats: np.ndarray, K, T_tcp_camera, cfg: PredictorConfig
+                   ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The plan-start frame's automatic object segments at ``look_size`` px, the robot's fingers
+    cut out from the plan-start TCP pose (``automask``): (frame (L,L,3) uint8, segments (L,L)
+    uint8, its ``look_maps``). The table colour model is fitted on this frame alone (the planner
+    has no other), its clusters within 0.02 chromaticity of the table's merged into it."""
+    size = cfg.look_size
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+    Ks = scale_intrinsics(K, (w, h), (size, size))
+    tcp, aperture = plan_start_tcp(feats)
+    grip = A.gripper_pixels(tcp, T_tcp_camera, Ks, aperture, (size, size))
+    seg = A.object_segments(small, A.TableModel.fit(small[None], merge=0.02), grip, A.min_segment_px(size))
+    return small, seg, look_maps(small)
+
+
+def view_looks(segments: tuple, uv: np.ndarray, image_wh: tuple[int, int],
+               max_dist: float = 0.15) -> np.ndarray:
+    """What each local view points at: for each view centre ``uv`` (K, 2) in the original
+    image's pixels, the object segment nearest to it (within ``max_dist`` of the frame side) of
+    ``scene_segments``. Returns float32 (K, N_VIEW_LOOK): [found, distance / L, its
+    ``look_features``]; a view with no segment near (or off the image) is all zeros but the
+    distance 1."""
+    small, seg, maps = segments
+    size = seg.shape[0]
+    out = np.zeros((len(uv), N_VIEW_LOOK), np.float32)
+    out[:, 1] = 1.0
+    ids = [j for j in range(1, int(seg.max()) + 1)]
+    pts = {j: np.argwhere(seg == j)[:, ::-1].astype(np.float32) for j in ids}   # (n, 2) x, y
+    looks: dict[int, np.ndarray | None] = {}
+    scale = np.array([size / image_wh[0], size / image_wh[1]], np.float32)
+    for i in np.flatnonzero(in_image(uv, *image_wh)):
+        p = uv[i].astype(np.float32) * scale
+        dist = {j: float(np.sqrt(((q - p) ** 2).sum(1)).min()) for j, q in pts.items() if len(q)}
+        if not dist:
+            continue
+        j = min(dist, key=dist.get)
+        if dist[j] > max_dist * size:
+            continue
+        if j not in looks:
+            looks[j] = look_features(maps, seg == j)
+        if looks[j] is not None:
+            out[i, 0], out[i, 1], out[i, 2:] = 1.0, dist[j] / size, looks[j]
+    return out
 
 
 def scale_intrinsics(K, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:

@@ -71,7 +71,7 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                   feature_layout=list(tr.FEATURE_LAYOUT), frame_id='world',
                   steps=steps, guidance=guidance, temperature=temperature, net=net_name if distilled else 'teacher',
                   image_size=cfg.image_size, crop_size=cfg.crop_size, crop_frac=cfg.crop_frac,
-                  frames_per_crop=cfg.frames_per_crop,
+                  frames_per_crop=cfg.frames_per_crop, look_dim=cfg.look_dim, look_size=cfg.look_size,
                   max_path_duration=cfg.max_seconds - cfg.tail_seconds,
                   tail_seconds=cfg.tail_seconds, camera=summary['camera'],
                   mel_mean=[round(float(v), 5) for v in cfg.mel_mean],
@@ -90,14 +90,16 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     return onnx_path
 
 
-def tiny_bundle(out: Path, seed: int = 0, steps: int = 2) -> Path:
-    """An untrained, tiny predictor bundle (random weights) for tests and smoke runs."""
+def tiny_bundle(out: Path, seed: int = 0, steps: int = 2, looks: bool = True) -> Path:
+    """An untrained, tiny predictor bundle (random weights) for tests and smoke runs; with
+    ``looks`` it takes the local views' segment looks as the trained models do."""
     from hearing_hands_ros.eval.predictor import AudioJudge
     from hearing_hands_ros.images import intrinsics
     from hearing_hands_ros.models.vocoder import Vocoder
     from hearing_hands_ros.train.predictor import save_run
     torch.manual_seed(seed)
-    cfg = P.PredictorConfig(channels=(16, 24, 32), blocks=1, cond_dim=16, vis_dim=8)
+    cfg = P.PredictorConfig(channels=(16, 24, 32), blocks=1, cond_dim=16, vis_dim=8,
+                            look_dim=P.N_VIEW_LOOK if looks else 0)
     nets = {'vocoder': Vocoder(dim=16, blocks=1), 'student': P.VelocityNet(cfg),
             'teacher': P.VelocityNet(cfg), 'regression': P.VelocityNet(cfg),
             'judge': AudioJudge(materials=['glass', 'wood'], actions=['tap', 'scrape'], width=4)}

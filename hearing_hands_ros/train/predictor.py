@@ -35,11 +35,14 @@ import numpy as np
 import torch
 
 from hearing_hands_ros.models import flow
-from hearing_hands_ros.models.predictor import PredictorConfig, VelocityNet, bind, count_parameters
+from hearing_hands_ros.models.predictor import (N_VIEW_LOOK, PredictorConfig, VelocityNet, bind,
+                                               count_parameters)
 from hearing_hands_ros.models.vocoder import MelSpectrogram, Vocoder, vocoder_loss
 
 HELP = 'train the contact-sound predictor (vocoder, rectified flow, reflow, baselines) from rosbags'
 STAGES = ('vocoder', 'flow', 'reflow', 'regression', 'judge')
+NET_OF_STAGE = {'vocoder': 'vocoder', 'flow': 'teacher', 'reflow': 'student',
+                'regression': 'regression', 'judge': 'judge'}
 DEFAULT_HOLDOUT = ('glass:cup', 'metal:bowl', 'wood:box', 'ceramic:plate')
 EXAMPLES = ('examples:\n'
             '  hearing-hands train predictor --data data/sim/train --out runs/predictor\n'
@@ -68,6 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--p-drop', type=float, default=0.1, help='condition dropout (CFG)')
     p.add_argument('--channels', default='96,128,192', help='U-Net widths per level')
+    p.add_argument('--view-looks', action='store_true',
+                   help='condition also on the look of the object segment each local view points at')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
@@ -224,7 +229,7 @@ def _batch(ctx, data, rng, frames):
 
 
 def _velocity(model, b):
-    return bind(model, b['traj'], b['image'], b['crops'])
+    return bind(model, b['traj'], b['image'], b['crops'], b.get('looks'))
 
 
 def stage_flow(ctx, data, net: VelocityNet, ema: VelocityNet, rng, frames: int) -> None:
@@ -279,7 +284,7 @@ def regression_predict(model, b):
     z = torch.zeros(b['traj'].shape[0], model_n_mels(model), b['traj'].shape[1],
                     device=b['traj'].device)
     zt = torch.zeros(b['traj'].shape[0], device=b['traj'].device)
-    return model(z, zt, zt, b['traj'], b['image'], b['crops'])
+    return model(z, zt, zt, b['traj'], b['image'], b['crops'], b.get('looks'))
 
 
 def model_n_mels(model) -> int:
@@ -360,7 +365,8 @@ def run(args) -> int:
     ctx.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed + ctx.rank)
     rng = np.random.default_rng(args.seed + 1000 * ctx.rank)
-    cfg = PredictorConfig(channels=tuple(int(c) for c in args.channels.split(',')))
+    cfg = PredictorConfig(channels=tuple(int(c) for c in args.channels.split(',')),
+                          look_dim=N_VIEW_LOOK if args.view_looks else 0)
     frames = int(round(args.segment_seconds * cfg.frame_rate / cfg.frames_per_crop)) * cfg.frames_per_crop
     try:
         data = D.load_windows(args.data, cfg, cache_dir=args.cache or ctx.out / 'cache',
@@ -425,6 +431,10 @@ def run(args) -> int:
         stage_judge(ctx, data, nets['judge'], rng)
     summary['parameters'] = {k: count_parameters(v) for k, v in nets.items() if v is not None}
     if ctx.main:
+        if run_file.exists():       # another process may have saved other stages meanwhile
+            trained = {NET_OF_STAGE[s] for s in stages}
+            now = load_run(run_file, dev)
+            nets |= {k: now[k] for k in nets if k not in trained and now.get(k) is not None}
         save_run(run_file, cfg, {k: v for k, v in nets.items()}, summary)
         (ctx.out / 'summary.json').write_text(json.dumps(summary, indent=1))
         print(f'saved {run_file}; export with: hearing-hands export predictor --run {ctx.out}')
