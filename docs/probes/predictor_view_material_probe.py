@@ -3,109 +3,83 @@ wrist-camera view tell at all? This bounds the material accuracy any predictor c
 the scene, whatever its sampler.
 
 For every contact motion (a path window whose target has a material and at least one true
-contact), at the path point of its first contact (ground truth only to pick the point):
-  crop  - the predictor's own local view there (16 px, ``models.predictor.local_views``):
-          mean/std colour of the crop and of its centre;
-  look  - the look statistics (``models.look_match.look_features``, 31 numbers) of the automatic
-          object segment (``automask.object_segments`` at 128 px, fingers cut out from the plan-
-          start TCP pose) nearest that point's projection.
+contact), at the local view that holds its first contact (ground truth only to pick the view):
+  crop  - the predictor's own 16 px local view there (``models.predictor.local_views``): mean and
+          std colour of the crop and of its centre;
+  look  - what the view points at (``models.predictor.view_looks``, the predictor's ``looks``
+          input): found flag, distance and the 31 look statistics of the automatic object segment
+          nearest the view centre, at 128 px, fingers cut out, table model fitted on that frame.
 A softmax-linear classifier is fitted on the training folders' windows whose episode holds no
 held-out material:shape combination and scored on the held-out-combination windows of the
 training folders ('unseen'), ``data/sim/test`` and ``data/sim/test_amb``. Chance: 1/8.
 
-    OMP_NUM_THREADS=1 .venv/bin/python docs/probes/predictor_view_material_probe.py
+    OMP_NUM_THREADS=1 .venv/bin/python docs/probes/predictor_view_material_probe.py [CACHE]
+
+CACHE is the predictor's window cache folder (built on first use; ``runs/pred5_cache`` in the
+README recipe).
 """
-import cv2
+import sys
+
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from hearing_hands_ros import automask as A
 from hearing_hands_ros.data import predictor_dataset as D
-from hearing_hands_ros.data.bags import TopicNames, list_episodes, read_episode
-from hearing_hands_ros.images import matrix_to_quat, project_points
-from hearing_hands_ros.models import predictor as P
-from hearing_hands_ros.models.look_match import look_features
 from hearing_hands_ros.train.predictor import DEFAULT_HOLDOUT
 
-L = 128
-cv2.setNumThreads(1)
 torch.set_num_threads(1)
+TRAIN = ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']
 
 
-def episode_rows(bag):
-    ep = read_episode(bag, TopicNames())
-    truth = ep.truth
-    unseen = bool({f"{o['material']}:{o['shape']}" for o in truth['objects']} & set(DEFAULT_HOLDOUT))
-    ext = truth['camera']['T_tcp_camera']
-    T_tcp_camera = (ext['position'], ext['orientation'])
-    h, w = ep.images[0].shape[:2]
-    K = P.scale_intrinsics(np.asarray(ep.camera_info['K']).reshape(3, 3), (w, h), (L, L))
-    table = A.TableModel.fit(np.stack([cv2.resize(f, (L, L), interpolation=cv2.INTER_AREA)
-                                       for f in ep.images[::10]]))
-    d = D.episode_windows(ep, P.PredictorConfig())
-    rows = []
-    for i, m in enumerate(d.meta):
+def contact_views(data, idx):
+    """(crop features (N, 12), looks (N, 33), materials (N,)) at each window's first contact."""
+    crops, looks, mats = [], [], []
+    for i in idx:
+        m = data.meta[i]
         if m['material'] == D.NO_MATERIAL or not m['contacts']:
             continue
-        k = min(int(m['contacts'][0]['time'] * 100), int(d.valid[i]) - 1)
-        crop = d.crops[i, min(k // 20, d.crops.shape[1] - 1)].astype(np.float32) / 255
-        crop_f = np.concatenate([crop.mean((1, 2)), crop.std((1, 2)),
-                                 crop[:, 4:12, 4:12].mean((1, 2)), crop[:, 4:12, 4:12].std((1, 2))])
-        j = int(np.searchsorted(ep.image_stamps_ns, m['start_ns'], side='right')) - 1
-        rgb = cv2.resize(ep.images[max(j, 0)], (L, L), interpolation=cv2.INTER_AREA)
-        f = d.traj[i]
-        R = np.stack([f[0, 3:6], f[0, 6:9], np.cross(f[0, 3:6], f[0, 6:9])], 1).astype(float)
-        grip = A.gripper_pixels((f[0, :3].astype(float), matrix_to_quat(R)), T_tcp_camera, K,
-                                float(f[0, 15]), (L, L))
-        seg = A.object_segments(rgb, table, grip, A.min_segment_px(L))
-        (u, v), = project_points(f[k:k + 1, :3], P.camera_pose_at_start(f, T_tcp_camera), K)[0]
-        best, dist = 0, np.inf
-        for s in range(1, int(seg.max()) + 1):
-            ys, xs = np.nonzero(seg == s)
-            dd = np.hypot(xs - u, ys - v).min() if len(xs) else np.inf
-            if dd < dist:
-                best, dist = s, dd
-        look = look_features(rgb, seg == best) if best else None
-        rows.append((m['material'], unseen, crop_f, look))
-    return rows
+        k = min(int(m['contacts'][0]['time'] * 100) // 20, data.crops.shape[1] - 1)
+        c = data.crops[i, k].astype(np.float32) / 255
+        centre = c[:, 4:12, 4:12]
+        crops.append(np.concatenate([c.mean((1, 2)), c.std((1, 2)), centre.mean((1, 2)),
+                                     centre.std((1, 2))]))
+        looks.append(data.looks[i, k])
+        mats.append(m['material'])
+    return np.stack(crops), np.stack(looks), np.array(mats)
 
 
-def accuracy(train, tests, key):
-    Xtr = np.stack([r[key] for r in train])
-    mu, sd = Xtr.mean(0), Xtr.std(0) + 1e-6
-    classes = sorted({r[0] for r in train})
-    y = torch.tensor([classes.index(r[0]) for r in train])
+def linear_accuracy(X, y, tests):
+    mu, sd = X.mean(0), X.std(0) + 1e-6
+    classes = sorted(set(y))
+    target = torch.tensor([classes.index(c) for c in y])
     torch.manual_seed(0)
-    lin = torch.nn.Linear(Xtr.shape[1], len(classes))
+    lin = torch.nn.Linear(X.shape[1], len(classes))
     opt = torch.optim.Adam(lin.parameters(), 1e-2, weight_decay=1e-3)
-    X = torch.tensor((Xtr - mu) / sd, dtype=torch.float32)
+    Xt = torch.tensor((X - mu) / sd, dtype=torch.float32)
     for _ in range(800):
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(lin(X), y).backward()
+        torch.nn.functional.cross_entropy(lin(Xt), target).backward()
         opt.step()
     out = []
-    for rows in tests:
-        Xt = torch.tensor((np.stack([r[key] for r in rows]) - mu) / sd, dtype=torch.float32)
-        pred = lin(Xt).argmax(1).numpy()
-        out.append(float(np.mean([classes[p] == r[0] for p, r in zip(pred, rows)])))
+    for Xs, ys in tests:
+        pred = lin(torch.tensor((Xs - mu) / sd, dtype=torch.float32)).argmax(1).numpy()
+        out.append(float(np.mean([classes[p] == c for p, c in zip(pred, ys)])))
     return out
 
 
 def main():
-    sets = {}
-    for name, folders in [('train', ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']),
-                          ('test', ['data/sim/test']), ('test_amb', ['data/sim/test_amb'])]:
-        rows = []
-        for bag in tqdm(list_episodes(folders), desc=name):
-            rows += episode_rows(bag)
-        sets[name] = [r for r in rows if r[3] is not None]
-    seen = [r for r in sets['train'] if not r[1]]
-    tests = [[r for r in sets['train'] if r[1]], sets['test'], sets['test_amb']]
-    print(f'windows: train {len(seen)}, unseen {len(tests[0])}, test {len(tests[1])}, '
-          f'test_amb {len(tests[2])}')
-    for key, name in ((2, 'crop colour'), (3, 'segment look')):
-        acc = accuracy(seen, tests, key)
+    cache = sys.argv[1] if len(sys.argv) > 1 else 'runs/pred5_cache'
+    train = D.load_windows(TRAIN, cache_dir=cache)
+    seen, unseen = D.split_holdout(train, DEFAULT_HOLDOUT)
+    test = D.load_windows(['data/sim/test'], cache_dir=cache)
+    amb = D.load_windows(['data/sim/test_amb'], cache_dir=cache)
+    fit = contact_views(train, seen)
+    sets = [contact_views(train, unseen), contact_views(test, range(len(test))),
+            contact_views(amb, range(len(amb)))]
+    print(f'contact windows: train {len(fit[2])}, unseen {len(sets[0][2])}, test {len(sets[1][2])}, '
+          f'test_amb {len(sets[2][2])}; a segment found at the contact view: '
+          + ', '.join(f'{s[1][:, 0].mean():.2f}' for s in [fit] + sets))
+    for j, name in ((0, 'crop colour'), (1, 'segment look')):
+        acc = linear_accuracy(fit[j], fit[2], [(s[j], s[2]) for s in sets])
         print(f'{name:13s} unseen {acc[0]:.3f}  test {acc[1]:.3f}  test_amb {acc[2]:.3f}')
 
 
