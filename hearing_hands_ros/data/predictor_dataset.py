@@ -95,7 +95,8 @@ def normalization(data: PredictorData) -> dict:
     found = data.looks[..., 0] > 0                                               # (W, K)
     looks = data.looks[found][:, 2:] if found.any() else np.zeros((2, P.N_VIEW_LOOK - 2))
     return dict(look_mean=looks.mean(0).round(5).tolist(),
-                look_std=np.maximum(looks.std(0), 1e-3).round(5).tolist(),mel_mean=mel.mean(1).round(4).tolist(),
+                look_std=np.maximum(looks.std(0), 1e-3).round(5).tolist(),
+                mel_mean=mel.mean(1).round(4).tolist(),
                 mel_std=np.maximum(mel.std(1), 0.5).round(4).tolist(),
                 traj_mean=traj.mean(0).round(5).tolist(),
                 traj_std=np.where(traj_std < 1e-4, 1.0, traj_std).round(5).tolist())
@@ -256,8 +257,9 @@ def segment_batch(data: PredictorData, idx, frames: int, rng: np.random.Generato
     """Random crops of ``frames`` frames (a multiple of ``frames_per_crop``) from windows ``idx``.
 
     Returns float tensors: mel (B, M, L), traj (B, L, D), image (B, 3, S, S), crops (B, L/fpc,
-    3, s, s), looks (B, L/fpc, N_VIEW_LOOK) and mask (B, 1, L) (1 on valid frames). With probability ``aperture_dropout`` the
-    aperture track is replaced by its value at the crop start (the node may only know that).
+    3, s, s), looks (B, L/fpc, N_VIEW_LOOK) and mask (B, 1, L) (1 on valid frames). With
+    probability ``aperture_dropout`` the aperture track is replaced by its value at the crop
+    start (the node may only know that).
     """
     fpc = P.PredictorConfig.frames_per_crop
     if frames % fpc:

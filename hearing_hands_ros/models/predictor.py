@@ -17,9 +17,10 @@ K = ceil(T / frames_per_crop) local views)::
     -> velocity (B, M, T)
 
 Network: condition = [trajectory MLP | global-view CNN embedding | local-view CNN embedding held
-over its frames | (look MLP of the view's segment, held likewise)] -> conv; a three-level 1D U-Net of ConvNeXt blocks whose norms are modulated
-by the flow time (adaptive LayerNorm), with the condition added at every level. All convolutional
-over time: any T works (padded to a multiple of 4 inside), ~1 GFLOP per evaluation of 8 s.
+over its frames | (look MLP of the view's segment, held likewise)] -> conv; a three-level 1D U-Net
+of ConvNeXt blocks whose norms are modulated by the flow time (adaptive LayerNorm), with the
+condition added at every level. All convolutional over time: any T works (padded to a multiple
+of 4 inside), ~1 GFLOP per evaluation of 8 s.
 
 :class:`ExportGraph` is the ONNX graph the node runs: ``velocity`` of the flow state plus
 ``audio`` = vocoder(mel) of a second input, so one session serves both the sampling loop and the
@@ -361,7 +362,8 @@ def scene_segments(rgb: np.ndarray, feats: np.ndarray, K, T_tcp_camera, cfg: Pre
     Ks = scale_intrinsics(K, (w, h), (size, size))
     tcp, aperture = plan_start_tcp(feats)
     grip = A.gripper_pixels(tcp, T_tcp_camera, Ks, aperture, (size, size))
-    seg = A.object_segments(small, A.TableModel.fit(small[None], merge=0.02), grip, A.min_segment_px(size))
+    table = A.TableModel.fit(small[None], merge=0.02)
+    seg = A.object_segments(small, table, grip, A.min_segment_px(size))
     return small, seg, look_maps(small)
 
 
@@ -376,8 +378,8 @@ def view_looks(segments: tuple, uv: np.ndarray, image_wh: tuple[int, int],
     size = seg.shape[0]
     out = np.zeros((len(uv), N_VIEW_LOOK), np.float32)
     out[:, 1] = 1.0
-    ids = [j for j in range(1, int(seg.max()) + 1)]
-    pts = {j: np.argwhere(seg == j)[:, ::-1].astype(np.float32) for j in ids}   # (n, 2) x, y
+    pts = {j: np.argwhere(seg == j)[:, ::-1].astype(np.float32)                  # (n, 2) x, y
+           for j in range(1, int(seg.max()) + 1)}
     looks: dict[int, np.ndarray | None] = {}
     scale = np.array([size / image_wh[0], size / image_wh[1]], np.float32)
     for i in np.flatnonzero(in_image(uv, *image_wh)):
