@@ -219,11 +219,13 @@ def simulate_episodes(out: Path, episodes: int, seed: int, scenarios: list[str],
     from hearing_hands_ros.data.bags import write_episode
     from hearing_hands_ros.sim.world import SimConfig, SoundWorld
 
+    offset = sim_options.pop('sound_seed_offset', None)
     summaries = []
     disable = True if quiet else None       # None: tqdm shows no bars when not on a terminal
     bar = tqdm(names, desc='episodes', unit='ep', disable=disable, dynamic_ncols=True)
     for i, name in enumerate(bar):
-        config = SimConfig(scenario=scenarios[i % len(scenarios)], seed=seed + i, **sim_options)
+        config = SimConfig(scenario=scenarios[i % len(scenarios)], seed=seed + i,
+                           sound_seed=None if offset is None else seed + i + offset, **sim_options)
         t0 = time.perf_counter()
         world = SoundWorld(config)
         with tqdm(desc=f'  {name}', unit='sim s', position=1, leave=False, disable=disable,
@@ -285,12 +287,17 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
                    help='microphone sample rate [Hz]')
     g.add_argument('--actions', type=_ranged(int, 1, 1000, 'actions'), default=None,
                    help='scripted actions per episode (default: the scenario\'s)')
+    g.add_argument('--sound-seed-offset', type=int, default=0,
+                   help='draw the sound from seed SEED+i+OFFSET instead of SEED+i: the same scenes '
+                        'and motions, a second take of their sound (modes, strikes, noise)')
 
 
 def _sim_options(args) -> dict:
     options = dict(width=args.width, height=args.height, fps=args.fps, sample_rate=args.sample_rate)
     if args.actions is not None:
         options['n_actions'] = args.actions
+    if getattr(args, 'sound_seed_offset', 0):
+        options['sound_seed_offset'] = args.sound_seed_offset
     return options
 
 

@@ -52,6 +52,23 @@ def test_train_export_predict(bags, tmp_path):
                 'material_accuracy', 'action_accuracy', 'loudness_error_db',
                 'network_evaluations'} <= set(m)
         assert np.isfinite(m['stft_distance'])
+    # a second take of the same episode (same motion, another sound seed) as a reference row;
+    # a take of another episode is refused in one line
+    take2, other = tmp_path / 'take2', tmp_path / 'other'
+    sim = ['simulate', '--episodes', '1', '--actions', '2', '--width', '64', '--height', '64', '--quiet']
+    assert main(sim + ['--seed', '4', '--sound-seed-offset', '7', '--out', str(take2)]) == 0
+    assert main(sim + ['--seed', '5', '--out', str(other)]) == 0
+    twin = json.loads((take2 / 'episode_0000.truth.json').read_text())
+    assert twin['audio']['sound_seed'] == 11 and twin['seed'] == 4
+    base = ['evaluate', 'predictor', '--model', str(model.with_suffix('.onnx')),
+            '--run', str(run / 'predictor.pt'), '--data', str(bags), '--train-data', str(bags),
+            '--json', str(out), '--max-windows', '2', '--cache', str(tmp_path / 'cache'),
+            '--threads', '1', '--no-progress']
+    assert main(base + ['--second-take', str(take2)]) == 0
+    ref = json.loads(out.read_text())['methods']['second_take']
+    assert ref['network_evaluations'] == 0 and 0 < ref['stft_distance'] < np.inf
+    assert ref['onset_f1'] > 0                       # a real recording of the same contacts
+    assert main(base + ['--second-take', str(other)]) == 2
     # no combination was held out of this run, so there is nothing unseen to validate on
     assert main(['evaluate', 'predictor', '--model', str(model.with_suffix('.onnx')),
                  '--run', str(run / 'predictor.pt'), '--data', str(bags), '--train-data', str(bags),

@@ -334,6 +334,28 @@ def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int
 
 
 # --- command ------------------------------------------------------------------------------------
+def second_take_windows(bags, test, idx, cfg, cache, progress: bool):
+    """The windows of ``bags`` (a second take of the test episodes: same scenes and motions,
+    another sound seed) in the order of ``test``'s windows ``idx``, or None without ``bags``.
+    Raises UserError when a window has no twin (other episodes, or another simulator)."""
+    if not bags:
+        return None
+    from hearing_hands_ros.cli import UserError
+    from hearing_hands_ros.data import predictor_dataset as D
+    other = D.load_windows(bags, cfg, cache_dir=cache, progress=progress)
+    where = {(m['episode'], m['start_ns']): j for j, m in enumerate(other.meta)}
+    keys = [(test.meta[i]['episode'], test.meta[i]['start_ns']) for i in idx]
+    missing = [k for k in keys if k not in where]
+    if missing:
+        raise UserError(f'--second-take: {len(missing)} of {len(keys)} windows have no twin (first: '
+                        f'{missing[0][0]} at {missing[0][1]} ns); record the same seeds with '
+                        'simulate --sound-seed-offset')
+    twins = other.subset([where[k] for k in keys])
+    if any(twins.meta[n]['contacts'] != test.meta[i]['contacts'] for n, i in enumerate(idx)):
+        raise UserError('--second-take: the twin windows hold other contacts (another motion)')
+    return twins
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data', nargs='+', required=True, help='held-out rosbag2 episodes (folders)')
     p.add_argument('--model', default=None, help='predictor bundle (default: the shipped model)')
@@ -356,6 +378,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--unseen-only', action='store_true',
                    help='evaluate only windows whose material:shape the model never trained on '
                         '(validation on the training folders\' held-out combinations)')
+    p.add_argument('--second-take', nargs='+', default=None, metavar='BAGS',
+                   help='the same episodes recorded again with another sound seed (simulate '
+                        '--sound-seed-offset): adds the reference row second_take, what a real '
+                        'recording of the same motion scores')
     p.add_argument('--backend', default='cpu')
     p.add_argument('--cache', default=None, help='window cache folder')
     p.add_argument('--seed', type=int, default=0)
@@ -409,7 +435,9 @@ def run(args) -> int:
     if args.max_windows:
         idx = np.random.default_rng(args.seed).permutation(idx)[:args.max_windows]
     sr = cfg.sample_rate
-    methods = ('model', 'model_25step_cfg', 'regression', 'retrieval', *sweep)
+    take2 = second_take_windows(args.second_take, test, idx, cfg, cache, not args.no_progress)
+    methods = ('model', 'model_25step_cfg', 'regression', 'retrieval', *sweep,
+               *(('second_take',) if take2 is not None else ()))
     rows = {m: [] for m in methods}
     audio = {m: [] for m in methods}
     nearest = retrieve(train, test, idx)
@@ -436,6 +464,8 @@ def run(args) -> int:
         j = nearest[n]
         outs['retrieval'] = train.audio_float(j, min(frames, train.mel.shape[-1]))
         outs['retrieval'] = np.pad(outs['retrieval'], (0, max(0, len(real) - len(outs['retrieval']))))
+        if take2 is not None:
+            outs['second_take'] = take2.audio_float(n, frames)
         for m in methods:
             x = outs[m][:len(real)]
             rows[m].append(window_metrics(x, real, test.meta[i]['contacts'], sr))
@@ -454,7 +484,7 @@ def run(args) -> int:
     judge = nets['judge']
     meta = [test.meta[i] for i in idx]
     nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50, 'regression': 1, 'retrieval': 0,
-           **{m: planner.network_evaluations for m in sweep}}
+           'second_take': 0, **{m: planner.network_evaluations for m in sweep}}
     bags = sorted({m.get('bag', m['episode']) for m in meta})
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if unseen_combo(m)]

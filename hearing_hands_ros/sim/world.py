@@ -84,6 +84,9 @@ class SimConfig:
     physics_hz: int = 1000             # >= 1000
     pose_hz: float = 100.0
     start_time_ns: int = DEFAULT_START_NS
+    # seed of the sound synthesis (object modes' jitter, strike weights, slide noise, room, noise
+    # floor); None = ``seed``. Another value records a second take of the same scene and motion
+    sound_seed: int | None = None
 
 
 @dataclass
@@ -224,7 +227,8 @@ class SoundWorld:
         return _jsonable({
             'version': 1, 'seed': c.seed, 'scenario': c.scenario, 'duration': None,
             'start_time_ns': c.start_time_ns, 'frame_id': 'world',
-            'audio': {'sample_rate': c.sample_rate, 'chunk_samples': c.chunk_samples},
+            'audio': {'sample_rate': c.sample_rate, 'chunk_samples': c.chunk_samples,
+                      **({'sound_seed': c.sound_seed} if c.sound_seed is not None else {})},
             'camera': {'width': c.width, 'height': c.height, 'fps': c.fps, 'K': cam['K'],
                        'frame_id': cam['frame_id'],
                        'T_tcp_camera': {'position': self.model.cam_pos[self._cam].tolist(),
@@ -432,7 +436,8 @@ class SoundWorld:
         self._synth = ModalSynth(c.sample_rate, {o.id: ObjectSound(o.material, o.shape,
                                                                    tuple(map(float, o.size)),
                                                                    mass=o.mass)
-                                                 for o in self.scene.objects}, seed=c.seed)
+                                                 for o in self.scene.objects},
+                                 seed=c.seed if c.sound_seed is None else c.sound_seed)
         self._renderer = mujoco.Renderer(m, c.height, c.width)
         try:
             q_ref = self._gripper_q()
