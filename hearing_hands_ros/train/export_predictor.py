@@ -80,7 +80,8 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                   training_data={k: summary.get(k) for k in
                                  ('bags', 'episodes', 'windows', 'seconds', 'combos',
                                   'holdout_combos', 'materials', 'actions')},
-                  parameters=summary.get('parameters', {}), metrics=metrics or {})
+                  parameters={k: P.count_parameters(v) for k, v in nets.items()
+                              if isinstance(v, torch.nn.Module)}, metrics=metrics or {})
     # the shipped .pt holds what the torch backend and the planner need (float16); the 25-step
     # teacher and the regression baseline only serve the evaluation, which can read the run
     names = ('vocoder', 'teacher', 'student', 'regression', 'judge') if baselines else \

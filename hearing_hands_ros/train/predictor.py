@@ -71,8 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--p-drop', type=float, default=0.1, help='condition dropout (CFG)')
     p.add_argument('--channels', default='96,128,192', help='U-Net widths per level')
-    p.add_argument('--view-looks', action='store_true',
-                   help='condition also on the look of the object segment each local view points at')
+    p.add_argument('--view-looks', action=argparse.BooleanOptionalAction, default=True,
+                   help='condition also on the look of the object segment each local view points '
+                        'at (--no-view-looks: crops only, as models before 2026-11-30)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
@@ -429,12 +430,12 @@ def run(args) -> int:
         nets['judge'] = nets['judge'] or AudioJudge(n_mels=cfg.n_mels, materials=materials,
                                                     actions=actions).to(dev)
         stage_judge(ctx, data, nets['judge'], rng)
-    summary['parameters'] = {k: count_parameters(v) for k, v in nets.items() if v is not None}
     if ctx.main:
         if run_file.exists():       # another process may have saved other stages meanwhile
             trained = {NET_OF_STAGE[s] for s in stages}
             now = load_run(run_file, dev)
             nets |= {k: now[k] for k in nets if k not in trained and now.get(k) is not None}
+        summary['parameters'] = {k: count_parameters(v) for k, v in nets.items() if v is not None}
         save_run(run_file, cfg, {k: v for k, v in nets.items()}, summary)
         (ctx.out / 'summary.json').write_text(json.dumps(summary, indent=1))
         print(f'saved {run_file}; export with: hearing-hands export predictor --run {ctx.out}')
