@@ -225,13 +225,13 @@ class Planner:
                             for (_, uv), n in zip(views, frames)])
         looks = None
         if self.cfg.look_dim:       # segments once per distinct plan-start pose (usually one)
+            keys = [np.round(f[0, :16], 4).tobytes() for f in feats]
             scenes = {}
-            for f in feats:
-                key = np.round(f[0, :16], 4).tobytes()
+            for key, f in zip(keys, feats):
                 if key not in scenes:
                     scenes[key] = P.scene_segments(rgb, f, K, self.T_tcp_camera, self.cfg)
-            looks = np.stack([P.view_looks(scenes[np.round(f[0, :16], 4).tobytes()], uv, (w, h))
-                              for f, (_, uv) in zip(feats, views)])
+            looks = np.stack([P.view_looks(scenes[key], uv, (w, h))
+                              for key, (_, uv) in zip(keys, views)])
         return feats, np.repeat(img[None], len(valid), 0), crops, frames, in_view, looks
 
     # sampling ---------------------------------------------------------------------------------

@@ -116,13 +116,9 @@ def look_features(rgb: np.ndarray | dict, mask: np.ndarray) -> np.ndarray | None
 
 def sound_features(window: np.ndarray, cfg: LookConfig) -> np.ndarray:
     """Mono float32 samples of [onset - pre, onset + post) at cfg.sample_rate -> log-mel
-    (n_mels, frames) float32 (cropped / padded like the detector's)."""
-    from ..audio import log_mel
-    m = log_mel(window, cfg.sample_rate, n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop)
-    t = cfg.frames
-    if m.shape[1] < t:
-        m = np.pad(m, ((0, 0), (0, t - m.shape[1])), constant_values=float(np.log(1e-6)))
-    return m[:, :t]
+    (n_mels, frames) float32: the detector's ``audio_input`` on the look match's finer grid."""
+    from .detector import audio_input
+    return audio_input(window, cfg)
 
 
 # --- the match -----------------------------------------------------------------------------------

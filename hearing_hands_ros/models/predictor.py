@@ -314,9 +314,7 @@ def global_view(rgb: np.ndarray, cfg: PredictorConfig) -> np.ndarray:
 
 def camera_pose_at_start(feats: np.ndarray, T_tcp_camera) -> tuple[np.ndarray, np.ndarray]:
     """Camera pose in the scene frame at plan start, from the path's first pose (feature row 0)."""
-    R = np.stack([feats[0, 3:6], feats[0, 6:9], np.cross(feats[0, 3:6], feats[0, 6:9])], axis=1)
-    from hearing_hands_ros.images import matrix_to_quat
-    return compose_poses((feats[0, :3].astype(np.float64), matrix_to_quat(R.astype(np.float64))),
+    return compose_poses(plan_start_tcp(feats)[0],
                          (np.asarray(T_tcp_camera[0], float), np.asarray(T_tcp_camera[1], float)))
 
 
