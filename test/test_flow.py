@@ -38,6 +38,17 @@ def test_logit_normal_times_and_dropout():
     assert set(d.unique().tolist()) <= {0.0, 1.0} and abs(d.mean().item() - 0.1) < 0.01
 
 
+def test_shifted_times_with_a_uniform_share_train_the_noise_end():
+    g = torch.Generator().manual_seed(0)
+    base = flow.sample_t(20000, generator=g)
+    t = flow.sample_t(20000, mean=-0.8, uniform=0.25, generator=g)
+    assert 0 <= t.min() and t.max() <= 1
+    # P(t < 0.1): 1.4 % for logit-normal(0, 1); 0.75 * 8.1 % + 0.25 * 10 % = 8.6 % here
+    assert (base < 0.1).float().mean() < 0.02
+    assert abs((t < 0.1).float().mean().item() - 0.086) < 0.008
+    assert (t > 0.9).float().mean() > 0.02           # the uniform share keeps the data end (2.6 %)
+
+
 def test_guidance_mixes_conditional_and_unconditional():
     calls = []
 

@@ -34,11 +34,19 @@ def velocity_target(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     return x1 - x0
 
 
-def sample_t(n: int, mean: float = 0.0, std: float = 1.0, generator=None,
+def sample_t(n: int, mean: float = 0.0, std: float = 1.0, uniform: float = 0.0, generator=None,
              device=None) -> torch.Tensor:
-    """Logit-normal times ``sigmoid(N(mean, std))`` (B,): more weight on the middle of the path,
-    where the velocity is hardest to predict (SD3's choice)."""
-    return torch.sigmoid(mean + std * torch.randn(n, generator=generator, device=device))
+    """Flow times (B,): logit-normal ``sigmoid(N(mean, std))`` (SD3's choice: more weight on the
+    middle of the path, where the velocity is hardest to predict), with a share ``uniform`` of
+    the batch drawn uniformly on [0, 1] instead so both ends keep being trained. A negative
+    ``mean`` weights the noise end, where a sampler's first steps decide *where* the sound
+    events go."""
+    t = torch.sigmoid(mean + std * torch.randn(n, generator=generator, device=device))
+    if uniform > 0:
+        u = torch.rand(n, generator=generator, device=device)
+        pick = torch.rand(n, generator=generator, device=device) < uniform
+        t = torch.where(pick, u, t)
+    return t
 
 
 def condition_dropout(n: int, p: float, generator=None, device=None) -> torch.Tensor:
@@ -48,7 +56,8 @@ def condition_dropout(n: int, p: float, generator=None, device=None) -> torch.Te
 
 def flow_loss(velocity: VelocityFn, x1: torch.Tensor, x0: torch.Tensor | None = None,
               p_drop: float = 0.1, mask: torch.Tensor | None = None,
-              t: torch.Tensor | None = None, t_mean: float = 0.0, t_std: float = 1.0) -> torch.Tensor:
+              t: torch.Tensor | None = None, t_mean: float = 0.0, t_std: float = 1.0,
+              t_uniform: float = 0.0) -> torch.Tensor:
     """Rectified-flow loss ``|v(x_t, t) - (x1 - x0)|^2``.
 
     ``x0`` defaults to fresh noise (training) or is the teacher's coupling (reflow).
@@ -56,7 +65,7 @@ def flow_loss(velocity: VelocityFn, x1: torch.Tensor, x0: torch.Tensor | None = 
     """
     b = x1.shape[0]
     x0 = torch.randn_like(x1) if x0 is None else x0
-    t = sample_t(b, t_mean, t_std, device=x1.device) if t is None else t
+    t = sample_t(b, t_mean, t_std, t_uniform, device=x1.device) if t is None else t
     drop = condition_dropout(b, p_drop, device=x1.device)
     err = (velocity(interpolate(x0, x1, t), t, drop) - velocity_target(x0, x1)) ** 2
     if mask is None:
