@@ -191,7 +191,9 @@ class Planner:
 
     @property
     def network_evaluations(self) -> int:
-        return self.steps * (1 if self.guidance == 1.0 else 2)
+        """Network calls per clip: one per step (two with guidance), each twice as many for a
+        model whose velocity graph also runs its regression prior."""
+        return self.steps * (1 if self.guidance == 1.0 else 2) * (2 if self.meta.get('prior') else 1)
 
     # inputs ----------------------------------------------------------------------------------
     def prepare(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None,

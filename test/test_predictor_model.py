@@ -170,3 +170,59 @@ def test_view_looks_name_the_segment_each_view_points_at():
     assert looks[0, 1] < 0.01 and looks[2, 1] == 1                               # on the block; none
     red, blue = looks[0, 2:5], looks[1, 2:5]                                     # mean RGB
     assert red[0] > 0.7 and red[2] < 0.2 and blue[2] > 0.7 and blue[0] < 0.2
+
+
+def test_velocity_skip_makes_the_first_step_the_networks_data_estimate(tmp_path):
+    """With ``velocity_skip`` the velocity is output - x: one Euler step from t = 0 lands on the
+    network output whatever the noise (a fresh net's zero output: exactly 0), and the ONNX graph
+    carries the skip."""
+    cfg = P.PredictorConfig(**TINY, velocity_skip=True)
+    net, voc = P.VelocityNet(cfg).eval(), Vocoder(dim=16, blocks=1).eval()
+    x, _, drop, traj, img, crops = inputs(cfg, 2, 41)
+    t0 = torch.zeros(2)
+    with torch.no_grad():
+        torch.testing.assert_close(x + net(x, t0, drop, traj, img, crops), torch.zeros_like(x))
+        for p in net.parameters():
+            p.data += 0.05 * torch.randn_like(p)
+        plain = P.VelocityNet(P.PredictorConfig(**TINY)).eval()
+        plain.load_state_dict(net.state_dict())
+        torch.testing.assert_close(net(x, t0, drop, traj, img, crops),
+                                   plain(x, t0, drop, traj, img, crops) - x)
+    assert P.PredictorConfig.from_dict(cfg.to_dict()).velocity_skip
+    assert not P.PredictorConfig.from_dict({}).velocity_skip      # older bundles: no skip
+    P.export_onnx(net, voc, tmp_path / 'p.onnx')
+    sess = ort.InferenceSession(str(tmp_path / 'p.onnx'), providers=['CPUExecutionProvider'])
+    base = (x, t0, drop, traj, img, crops)
+    mel = torch.randn(1, cfg.n_mels, 41)
+    with torch.no_grad():
+        v, _ = P.ExportGraph(net, voc)(*base, mel)
+    out = sess.run(None, {n: a.numpy() for n, a in zip(P.ONNX_INPUTS, base + (mel,))})
+    np.testing.assert_allclose(out[0], v.numpy(), atol=1e-4)
+
+
+def test_a_prior_model_starts_as_its_regression_net_and_exports_whole(tmp_path):
+    """``prior``: a frozen regression net's mel is an input and the start of the output
+    (CorrDiff-style). A fresh flow net (zero output layer) is then exactly the regression at t = 0;
+    with the condition dropped it sees no prior; the ONNX graph holds both nets."""
+    cfg = P.PredictorConfig(**TINY, velocity_skip=True, prior=True)
+    reg = P.VelocityNet(cfg.plain()).eval()
+    for p in reg.parameters():
+        p.data += 0.05 * torch.randn_like(p)
+    net, voc = P.VelocityNet(cfg).eval(), Vocoder(dim=16, blocks=1).eval()
+    net.prior_net.load_state_dict(reg.state_dict())
+    assert not any(p.requires_grad for p in net.prior_net.parameters())
+    x, _, _, traj, img, crops = inputs(cfg, 2, 43)
+    t0, keep, drop = torch.zeros(2), torch.zeros(2), torch.ones(2)
+    with torch.no_grad():
+        mu = reg.regress(traj, img, crops)
+        torch.testing.assert_close(x + net(x, t0, keep, traj, img, crops), mu)
+        torch.testing.assert_close(x + net(x, t0, drop, traj, img, crops), torch.zeros_like(x))
+        for p in net.parameters():
+            p.data += 0.05 * torch.randn_like(p)
+        base = (x, torch.rand(2), torch.tensor([0.0, 1.0]), traj, img, crops)
+        mel = torch.randn(1, cfg.n_mels, 43)
+        v, _ = P.ExportGraph(net, voc)(*base, mel)
+    P.export_onnx(net, voc, tmp_path / 'p.onnx')
+    sess = ort.InferenceSession(str(tmp_path / 'p.onnx'), providers=['CPUExecutionProvider'])
+    out = sess.run(None, {n: a.numpy() for n, a in zip(P.ONNX_INPUTS, base + (mel,))})
+    np.testing.assert_allclose(out[0], v.numpy(), atol=1e-4)

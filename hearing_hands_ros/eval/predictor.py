@@ -483,8 +483,8 @@ def run(args) -> int:
             sf.write(fig_dir / f'window_{n:02d}_model.wav', np.clip(audio['model'][-1], -1, 1), sr)
     judge = nets['judge']
     meta = [test.meta[i] for i in idx]
-    nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50, 'regression': 1, 'retrieval': 0,
-           'second_take': 0, **{m: planner.network_evaluations for m in sweep}}
+    nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50 * (2 if cfg.prior else 1),
+           'regression': 1, 'retrieval': 0, 'second_take': 0, **{m: planner.network_evaluations for m in sweep}}
     bags = sorted({m.get('bag', m['episode']) for m in meta})
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if unseen_combo(m)]
@@ -531,7 +531,8 @@ DEFINITIONS = {
                                  'contacts only) names the target material at its first contact',
     'action_accuracy': 'judge names the action type',
     'loudness_error_db': '|peak 10 ms RMS level generated - recorded| [dB]',
-    'network_evaluations': 'velocity-network calls per clip (CFG counts 2 per step)',
+    'network_evaluations': 'network calls per clip (CFG counts 2 per step; a model with a '
+                           'regression prior counts it at every step)',
 }
 
 

@@ -22,6 +22,15 @@ of ConvNeXt blocks whose norms are modulated by the flow time (adaptive LayerNor
 condition added at every level. All convolutional over time: any T works (padded to a multiple
 of 4 inside), ~1 GFLOP per evaluation of 8 s.
 
+Two options of newer models (``PredictorConfig``; older bundles have neither):
+``velocity_skip``  velocity = output - x, so at t = 0 the output is the data estimate itself;
+``prior``          a frozen copy of the regression baseline (same network, zero input, t = 0)
+                   runs inside: its mel mu is a second input channel block and is added to the
+                   output (velocity = output - x + mu; CorrDiff's regression + residual). A fresh
+                   flow net is then exactly the regression at t = 0, and the flow learns the
+                   spread around it. The dropped condition drops mu too. Costs a second network
+                   call per step.
+
 :class:`ExportGraph` is the ONNX graph the node runs: ``velocity`` of the flow state plus
 ``audio`` = vocoder(mel) of a second input, so one session serves both the sampling loop and the
 final decode (feed an empty batch to the half you do not need: ONNX Runtime skips no nodes, but
@@ -66,6 +75,8 @@ class PredictorConfig:
     tail_seconds: float = 0.5              # audio predicted after the path ends (ringing)
     look_dim: int = 0                      # 0: no segment looks (older models); else N_VIEW_LOOK
     look_size: int = 128                   # frame side the segments and their looks are taken at
+    velocity_skip: bool = False            # velocity = network output - x (False: older models)
+    prior: bool = False                    # a frozen regression net's mel is an input (CorrDiff)
     # normalisation constants, filled from the training data
     mel_mean: list = field(default_factory=lambda: [-8.0] * 64)
     mel_std: list = field(default_factory=lambda: [4.0] * 64)
@@ -85,6 +96,10 @@ class PredictorConfig:
         if 'channels' in d:
             d['channels'] = tuple(d['channels'])
         return cls(**d)
+
+    def plain(self) -> 'PredictorConfig':
+        """This config without the flow-only options: the regression net's (and the prior's)."""
+        return PredictorConfig.from_dict({**self.to_dict(), 'velocity_skip': False, 'prior': False})
 
     @property
     def max_frames(self) -> int:
@@ -165,7 +180,9 @@ class VelocityNet(nn.Module):
         self.null_cond = nn.Parameter(torch.zeros(1, cfg.cond_dim, 1))
         self.t_mlp = nn.Sequential(nn.Linear(64, emb), nn.GELU(), nn.Linear(emb, emb))
         # U-Net
-        self.stem = nn.Conv1d(cfg.n_mels + cfg.cond_dim, c0, 3, padding=1)
+        if cfg.prior:                      # frozen; filled from the run's regression net
+            self.prior_net = VelocityNet(cfg.plain()).requires_grad_(False)
+        self.stem = nn.Conv1d((2 if cfg.prior else 1) * cfg.n_mels + cfg.cond_dim, c0, 3, padding=1)
         self.cond_in = nn.ModuleList([nn.Conv1d(cfg.cond_dim, c, 1) for c in (c1, c2)])
         self.enc0 = nn.ModuleList([Block(c0, emb) for _ in range(cfg.blocks)])
         self.down0 = nn.Conv1d(c0, c1, 2, stride=2)
@@ -210,6 +227,9 @@ class VelocityNet(nn.Module):
             x = F.pad(x, (0, pad))
             c = F.pad(c, (0, pad), mode='replicate')
         emb = self.t_mlp(time_embedding(t, 64))
+        if self.cfg.prior:                 # the regression's mel (B, M, T); none when dropped
+            mu = self.prior_net.regress(traj, image, crops, looks) * (1 - drop)[:, None, None]
+            x = torch.cat([x, F.pad(mu, (0, pad))], dim=1)
         h = self.stem(torch.cat([x, c], dim=1))
         for blk in self.enc0:
             h = blk(h, emb)
@@ -223,7 +243,23 @@ class VelocityNet(nn.Module):
             h = blk(h, emb)
         h = self.dec1(self.up1(h) + s1, emb)
         h = self.dec0(self.up0(h) + s0, emb)
-        return self.out(h)[..., :t_len]
+        v = self.out(h)[..., :t_len]
+        # With the skip, the network's output is v + x: at t = 0 that is E[data | condition] (the
+        # regression baseline's target), not the data minus the input noise, which the narrow
+        # stem would otherwise have to carry through the whole U-Net. With the prior it is the
+        # residual on the regression's mel (CorrDiff): a fresh net starts as the regression.
+        if self.cfg.velocity_skip:
+            v = v - x[:, :self.cfg.n_mels, :t_len]
+        if self.cfg.prior:
+            v = v + mu
+        return v
+
+    def regress(self, traj, image, crops, looks=None) -> torch.Tensor:
+        """As the regression baseline: the normalised mel (B, M, T) from a zero input at t = 0."""
+        b, t_len = traj.shape[0], traj.shape[1]
+        z = torch.zeros(b, self.cfg.n_mels, t_len, dtype=traj.dtype, device=traj.device)
+        zt = torch.zeros(b, dtype=traj.dtype, device=traj.device)
+        return self(z, zt, zt, traj, image, crops, looks)
 
     def normalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
         return (mel - self.mel_mean) / self.mel_std

@@ -72,6 +72,7 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                   steps=steps, guidance=guidance, temperature=temperature, net=net_name if distilled else 'teacher',
                   image_size=cfg.image_size, crop_size=cfg.crop_size, crop_frac=cfg.crop_frac,
                   frames_per_crop=cfg.frames_per_crop, look_dim=cfg.look_dim, look_size=cfg.look_size,
+                  velocity_skip=cfg.velocity_skip, prior=cfg.prior,
                   max_path_duration=cfg.max_seconds - cfg.tail_seconds,
                   tail_seconds=cfg.tail_seconds, camera=summary['camera'],
                   mel_mean=[round(float(v), 5) for v in cfg.mel_mean],
