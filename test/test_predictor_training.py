@@ -13,7 +13,7 @@ def test_train_export_predict(bags, tmp_path):
                '--vocoder-steps', '2', '--flow-steps', '2', '--reflow-pairs', '2',
                '--reflow-steps', '2', '--regression-steps', '2', '--judge-steps', '2',
                '--teacher-steps', '2', '--batch', '2', '--channels', '8,8,8', '--threads', '1',
-               '--no-progress'])
+               '--prior', '--t-uniform', '0.25', '--no-progress'])
     assert rc == 0
     log = (run / 'log.csv').read_text().splitlines()
     assert {line.split(',')[0] for line in log[1:]} >= {'vocoder', 'flow', 'reflow', 'regression'}
@@ -21,6 +21,7 @@ def test_train_export_predict(bags, tmp_path):
     assert main(['export', 'predictor', '--run', str(run), '--out', str(model)]) == 0
     meta = json.loads(model.with_suffix('.json').read_text())
     assert meta['kind'] == 'predictor' and meta['sample_rate'] == 16000
+    assert meta['prior'] and meta['velocity_skip']         # the flow refines the regression
 
     from hearing_hands_ros.data.bags import read_episode
     from hearing_hands_ros.planner import Planner
@@ -29,6 +30,7 @@ def test_train_export_predict(bags, tmp_path):
     stamp, times_ns, pos, quat = ep.paths[0]
     path = Trajectory.from_stamps_ns(times_ns, pos, quat, origin_ns=times_ns[0])
     planner = Planner(model.with_suffix('.onnx'), backend='cpu')
+    assert planner.network_evaluations == 4                # 2 steps, each also runs the prior
     preds = planner.predict([path, path], ep.images[0])
     assert len(preds) == 2
     assert preds[0].sample_rate == 16000 and np.isfinite(preds[0].audio).all()
@@ -52,6 +54,7 @@ def test_train_export_predict(bags, tmp_path):
                 'material_accuracy', 'action_accuracy', 'loudness_error_db',
                 'network_evaluations'} <= set(m)
         assert np.isfinite(m['stft_distance'])
+    assert result['methods']['model_25step_cfg']['network_evaluations'] == 100
     # a second take of the same episode (same motion, another sound seed) as a reference row;
     # a take of another episode is refused in one line
     take2, other = tmp_path / 'take2', tmp_path / 'other'
@@ -74,3 +77,31 @@ def test_train_export_predict(bags, tmp_path):
                  '--run', str(run / 'predictor.pt'), '--data', str(bags), '--train-data', str(bags),
                  '--json', str(out), '--unseen-only', '--cache', str(tmp_path / 'cache'),
                  '--no-progress']) != 0
+
+    # re-running one stage trains it anew and keeps the others: a reflow of 0 steps leaves the
+    # student equal to the run's teacher (not to the previous student)
+    import torch
+
+    from hearing_hands_ros.train.predictor import load_run
+    before = load_run(run / 'predictor.pt')
+    assert main(['train', 'predictor', '--data', str(bags), '--out', str(run), '--holdout-combos', '',
+                 '--stages', 'reflow', '--reflow-steps', '0', '--reflow-pairs', '2',
+                 '--teacher-steps', '2', '--teacher-guidance', '2', '--batch', '2',
+                 '--channels', '8,8,8', '--threads', '1', '--no-progress']) == 0
+    after = load_run(run / 'predictor.pt')
+    for k, v in after['teacher'].state_dict().items():
+        torch.testing.assert_close(after['student'].state_dict()[k], v)
+        torch.testing.assert_close(before['teacher'].state_dict()[k], v)
+    for k, v in before['regression'].state_dict().items():
+        torch.testing.assert_close(after['regression'].state_dict()[k], v)
+    assert any(not torch.equal(before['student'].state_dict()[k], v)
+               for k, v in after['student'].state_dict().items())
+    # --init fine-tunes another run's nets (0 steps: a copy); a run of another kind is refused
+    tune = ['train', 'predictor', '--data', str(bags), '--out', str(tmp_path / 'tuned'),
+            '--holdout-combos', '', '--stages', 'flow', '--flow-steps', '0', '--init',
+            str(run / 'predictor.pt'), '--batch', '2', '--threads', '1', '--no-progress']
+    assert main(tune) == 2
+    assert main(tune + ['--prior']) == 0
+    tuned = load_run(tmp_path / 'tuned' / 'predictor.pt')
+    for k, v in after['teacher'].state_dict().items():
+        torch.testing.assert_close(tuned['teacher'].state_dict()[k], v)

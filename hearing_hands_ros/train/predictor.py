@@ -7,18 +7,27 @@ Stages (``--stages``, in this order; each resumable):
 
 ``vocoder``     Vocos-style mel -> waveform on 1 s crops of the recorded audio (multi-resolution
                 STFT + mel loss).
+``regression``  the same network trained to output the mel directly (MSE): the evaluation's
+                regression baseline, and the flow's prior.
 ``flow``        the rectified-flow teacher: velocity net on random 3.2 s crops of the windows,
-                logit-normal t, 10 % condition dropout, EMA weights.
+                logit-normal t (``--t-mean``; ``--t-uniform`` of the batch uniform instead), 10 %
+                condition dropout, EMA weights. With ``--prior`` it refines the regression net,
+                frozen inside it: the regression's mel is an input and the start of its output
+                (CorrDiff-style), so the sampler's first step already knows *when* the contacts
+                sound (the plain flow never learned that here; README, *Predictor quality*).
 ``reflow``      guidance distillation + reflow: couplings (noise, teacher 25-step CFG sample) on
                 training crops, a student initialised from the teacher learns their straight
                 lines, so 1-4 unguided steps sample it.
-``regression``  baseline: the same network trained to output the mel directly (MSE).
 ``judge``       the material/action classifier used by the evaluation, on real audio only.
 
 The run folder holds ``predictor.pt`` (config + every trained net, the bundle's torch backend
 and the evaluation's baselines), ``checkpoints/<stage>.pt`` (model, EMA, optimiser, step, RNG:
 ``--resume`` continues), ``log.csv`` (stage, step, loss, lr, seconds), ``summary.json``
 (data summary, normalisation, held-out combinations) and ``args.json``.
+
+A stage named in ``--stages`` is trained anew (the student from the run's teacher) unless
+``--resume`` finds its checkpoint; the nets of the other stages are kept from ``predictor.pt``.
+So ``--stages reflow --teacher-guidance 2.5`` on a copy of a run distils its teacher again.
 """
 from __future__ import annotations
 
@@ -40,7 +49,7 @@ from hearing_hands_ros.models.predictor import (N_VIEW_LOOK, PredictorConfig, Ve
 from hearing_hands_ros.models.vocoder import MelSpectrogram, Vocoder, vocoder_loss
 
 HELP = 'train the contact-sound predictor (vocoder, rectified flow, reflow, baselines) from rosbags'
-STAGES = ('vocoder', 'flow', 'reflow', 'regression', 'judge')
+STAGES = ('vocoder', 'regression', 'flow', 'reflow', 'judge')
 NET_OF_STAGE = {'vocoder': 'vocoder', 'flow': 'teacher', 'reflow': 'student',
                 'regression': 'regression', 'judge': 'judge'}
 DEFAULT_HOLDOUT = ('glass:cup', 'metal:bowl', 'wood:box', 'ceramic:plate')
@@ -70,6 +79,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--segment-seconds', type=float, default=3.2, help='training crop length')
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--p-drop', type=float, default=0.1, help='condition dropout (CFG)')
+    p.add_argument('--t-mean', type=float, default=0.0,
+                   help='location of the logit-normal flow times (negative: more weight on the noise end)')
+    p.add_argument('--t-uniform', type=float, default=0.0,
+                   help='share of flow times drawn uniformly on [0, 1] instead')
+    p.add_argument('--velocity-skip', action=argparse.BooleanOptionalAction, default=False,
+                   help='flow stage: the velocity is the network output minus its input')
+    p.add_argument('--prior', action=argparse.BooleanOptionalAction, default=False,
+                   help='flow stage: the teacher refines the run\'s regression net (frozen, an input '
+                        'and the start of its output; CorrDiff-style; implies --velocity-skip). '
+                        'Needs the regression stage first')
+    p.add_argument('--init', type=Path, default=None, metavar='RUN_PT',
+                   help='start the trained stages from this run\'s nets (fine-tuning; same network)')
     p.add_argument('--channels', default='96,128,192', help='U-Net widths per level')
     p.add_argument('--view-looks', action=argparse.BooleanOptionalAction, default=True,
                    help='condition also on the look of the object segment each local view points '
@@ -237,7 +258,8 @@ def stage_flow(ctx, data, net: VelocityNet, ema: VelocityNet, rng, frames: int) 
     def loss_fn(model, step):
         b = _batch(ctx, data, rng, frames)
         x1 = net.normalize_mel(b['mel'])
-        return flow.flow_loss(_velocity(model, b), x1, p_drop=ctx.args.p_drop, mask=b['mask'])
+        return flow.flow_loss(_velocity(model, b), x1, p_drop=ctx.args.p_drop, mask=b['mask'],
+                              t_mean=ctx.args.t_mean, t_uniform=ctx.args.t_uniform)
     train_loop(ctx, 'flow', net, loss_fn, ctx.args.flow_steps, ctx.args.lr, ema=ema)
 
 
@@ -331,7 +353,7 @@ def load_run(path, device='cpu') -> dict:
     cfg = PredictorConfig.from_dict(ck['config'])
     out = {'cfg': cfg, 'summary': ck.get('summary', {})}
     makers = {'vocoder': lambda c: Vocoder(**c), 'teacher': lambda c: VelocityNet(cfg),
-              'student': lambda c: VelocityNet(cfg), 'regression': lambda c: VelocityNet(cfg),
+              'student': lambda c: VelocityNet(cfg), 'regression': lambda c: VelocityNet(cfg.plain()),
               'judge': lambda c: AudioJudge(**c)}
     for name, sd in ck['states'].items():
         module = makers[name](ck['module_configs'].get(name) or {})
@@ -407,12 +429,49 @@ def run(args) -> int:
         data = data.subset(np.arange(ctx.rank, len(data), ctx.world))
     nets = {k: prev.get(k) for k in ('vocoder', 'teacher', 'student', 'regression', 'judge')}
     dev = ctx.device
+    init, dropped = {}, set()
+    if args.init is not None:
+        if not Path(args.init).exists():
+            raise UserError(f'--init: {args.init} not found')
+        init = load_run(args.init, dev)
+        if not prev:
+            cfg = init['cfg']                      # its network and normalisation
+        elif init['cfg'].to_dict() != cfg.to_dict():
+            raise UserError(f'--init: {args.init} has another network or normalisation than {run_file}')
+
+    kind = {'velocity_skip': bool(args.velocity_skip or args.prior), 'prior': bool(args.prior)}
+    if 'flow' in stages and any(getattr(cfg, k) != v for k, v in kind.items()):
+        cfg = PredictorConfig.from_dict({**cfg.to_dict(), **kind})
+        if nets['student'] is not None and 'reflow' not in stages:
+            print('the velocity parameterisation changed: the old student is dropped; '
+                  'train --stages reflow next')
+        nets['student'] = None                     # distilled from a teacher of the other kind
+        dropped.add('student')
+
+    if init and any(getattr(init['cfg'], k) != getattr(cfg, k) for k in kind):
+        raise UserError(f'--init: {args.init} is a run with ' + ', '.join(
+            f'{k}={getattr(init["cfg"], k)}' for k in kind) + '; pass the same --prior / --velocity-skip')
+
+    def start(name, module):                       # a fresh net, or the --init run's one
+        if init.get(name) is not None:
+            module.load_state_dict(init[name].state_dict())
+        return module
     if 'vocoder' in stages:
-        nets['vocoder'] = nets['vocoder'] or Vocoder(n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop,
-                                                     sample_rate=cfg.sample_rate).to(dev)
+        nets['vocoder'] = start('vocoder', Vocoder(n_mels=cfg.n_mels, n_fft=cfg.n_fft, hop=cfg.hop,
+                                                   sample_rate=cfg.sample_rate).to(dev))
         stage_vocoder(ctx, data, nets['vocoder'], rng)
+    if 'regression' in stages:
+        nets['regression'] = start('regression', VelocityNet(cfg.plain()).to(dev))
+        stage_regression(ctx, data, nets['regression'], rng, frames)
     if 'flow' in stages:
-        teacher = nets['teacher'] or VelocityNet(cfg).to(dev)
+        teacher = start('teacher', VelocityNet(cfg).to(dev))
+        if cfg.prior:                              # the run's regression (or --init's) inside
+            reg = nets['regression'] or init.get('regression')
+            if reg is None and init.get('teacher') is None:
+                raise UserError('--prior needs the run\'s regression net: train --stages regression '
+                                'first (or leave out --prior)')
+            if reg is not None:
+                teacher.prior_net.load_state_dict(reg.state_dict())
         ema = copy.deepcopy(teacher)
         work = copy.deepcopy(teacher)
         stage_flow(ctx, data, work, ema, rng, frames)
@@ -420,21 +479,18 @@ def run(args) -> int:
     if 'reflow' in stages:
         if nets['teacher'] is None:
             raise UserError('stage reflow needs the flow stage first (or a run with a teacher)')
-        student = nets['student'] or copy.deepcopy(nets['teacher'])
+        student = copy.deepcopy(nets['teacher'])
         stage_reflow(ctx, data, nets['teacher'], student, rng, frames)
         nets['student'] = student
-    if 'regression' in stages:
-        nets['regression'] = nets['regression'] or VelocityNet(cfg).to(dev)
-        stage_regression(ctx, data, nets['regression'], rng, frames)
     if 'judge' in stages:
-        nets['judge'] = nets['judge'] or AudioJudge(n_mels=cfg.n_mels, materials=materials,
-                                                    actions=actions).to(dev)
+        nets['judge'] = AudioJudge(n_mels=cfg.n_mels, materials=materials, actions=actions).to(dev)
         stage_judge(ctx, data, nets['judge'], rng)
     if ctx.main:
         if run_file.exists():       # another process may have saved other stages meanwhile
             trained = {NET_OF_STAGE[s] for s in stages}
             now = load_run(run_file, dev)
-            nets |= {k: now[k] for k in nets if k not in trained and now.get(k) is not None}
+            nets |= {k: now[k] for k in nets
+                     if k not in trained | dropped and now.get(k) is not None}
         summary['parameters'] = {k: count_parameters(v) for k, v in nets.items() if v is not None}
         save_run(run_file, cfg, {k: v for k, v in nets.items()}, summary)
         (ctx.out / 'summary.json').write_text(json.dumps(summary, indent=1))
