@@ -1,0 +1,89 @@
+"""Ad-hoc probe: score one run's nets under several samplers on a window set, without the
+evaluation's 25-step teacher row (minutes instead of half an hour). Torch sampling, noise seed =
+window index, so figures differ slightly from ``evaluate predictor`` (ONNX, its own noise).
+Material is named by the fifth run's judge, so rows compare across runs.
+
+    .venv/bin/python docs/probes/predictor_sampler_probe.py SET OUT.json LABEL=RUN:NET:STEPS:TEMP[:T0[:CFG]] ...
+
+SET: ``val`` (the unseen-combination windows of the training folders, as ``--unseen-only
+--max-windows 160``) or a folder name under data/sim (``test``, ``test_amb``). NET: student,
+teacher or regression. T0 > 0 starts the flow at t = T0 from the regression's mel (SDEdit).
+Example (README, *Predictor quality*):
+
+    R=runs/pred9/predictor.pt
+    .venv/bin/python docs/probes/predictor_sampler_probe.py val out/probe_p9.json \\
+        student=$R:student:2:1 teacher4=$R:teacher:4:1 teacher4_cfg2=$R:teacher:4:1:0:2
+"""
+import json
+import sys
+
+import numpy as np
+import torch
+
+from hearing_hands_ros.audio import log_mel
+from hearing_hands_ros.data import predictor_dataset as D
+from hearing_hands_ros.eval import predictor as E
+from hearing_hands_ros.models import flow
+from hearing_hands_ros.models.predictor import bind
+from hearing_hands_ros.train.predictor import load_run, regression_predict
+
+TRAIN_P = ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']
+
+
+def main(setname, out, specs):
+    torch.set_num_threads(1)
+    base = load_run('runs/pred5/predictor.pt')
+    cfg, judge, base_reg = base['cfg'], base['judge'], base['regression']
+    if setname == 'val':
+        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
+        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
+        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
+        idx = np.random.default_rng(0).permutation(idx)[:160]
+    else:
+        data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
+                              progress=False)
+        idx = np.arange(len(data))
+    res = {}
+    for label, spec in specs:
+        run, net, steps, temp, *rest = spec.split(':')
+        t0 = float(rest[0]) if rest else 0.0
+        guidance = float(rest[1]) if len(rest) > 1 else 1.0
+        nets = load_run(run)
+        model, voc = nets[net], nets['vocoder']
+        rows, audio = [], []
+        for n, i in enumerate(idx):
+            frames = int(data.valid[i])
+            real = data.audio_float(i, frames)
+            b = D.full_batch(data, [i], frames)
+            with torch.no_grad():
+                if net == 'regression':
+                    x1 = regression_predict(model, b)
+                else:
+                    x0 = torch.randn(b['mel'].shape, generator=torch.Generator().manual_seed(n))
+                    vel = bind(model, b['traj'], b['image'], b['crops'], b.get('looks'))
+                    if t0 > 0:
+                        x = (1 - t0) * x0 * float(temp) + t0 * regression_predict(base_reg, b)
+                        ts = np.linspace(t0, 1, int(steps) + 1)
+                        for ta, tb in zip(ts[:-1], ts[1:]):
+                            x = x + (tb - ta) * flow.guided_velocity(
+                                vel, x, torch.full((1,), float(ta)), guidance)
+                        x1 = x
+                    else:
+                        x1 = flow.euler_sample(vel, x0 * float(temp), int(steps), guidance)
+                x = voc(model.denormalize_mel(x1)).numpy()[0][:len(real)]
+            rows.append(E.window_metrics(x, real, data.meta[i]['contacts'], cfg.sample_rate))
+            audio.append(x)
+        judged = judge.classify([log_mel(x, cfg.sample_rate) for x in audio])
+        agg = E.aggregate(rows, judged, [data.meta[i] for i in idx], 0)
+        agg['per_window_stft'] = [r['stft_distance'] for r in rows]
+        res[label] = agg
+        print(f"{setname} {label:14s} stft {agg['stft_distance']:.5f} material "
+              f"{agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
+              f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
+    res['_meta'] = [dict(action=data.meta[i]['action'], material=data.meta[i]['material'],
+                         episode=data.meta[i]['episode']) for i in idx]
+    json.dump(res, open(out, 'w'))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2], [a.split('=', 1) for a in sys.argv[3:]])
