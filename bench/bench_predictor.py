@@ -22,6 +22,7 @@ from scipy.spatial.transform import Rotation
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hearing_hands_ros import trajectory as tr  # noqa: E402
+from hearing_hands_ros.models import predictor as P  # noqa: E402
 from hearing_hands_ros.planner import Planner, default_model_path  # noqa: E402
 from hearing_hands_ros.runtime import available_backends  # noqa: E402
 
@@ -49,7 +50,7 @@ def bench(planner: Planner, batch: int, steps: int, guidance: float, repeats: in
     audio_s = sum(p.duration for p in preds)
     lat = np.asarray(lat)
     return dict(batch=batch, steps=steps, guidance=guidance,
-                network_evaluations=steps * (1 if guidance == 1.0 else 2),
+                network_evaluations=P.network_evaluations(steps, guidance, bool(planner.meta.get('prior'))),
                 audio_seconds_per_path=round(preds[0].duration, 3),
                 p50_ms=round(float(np.percentile(lat, 50)) * 1e3, 2),
                 p90_ms=round(float(np.percentile(lat, 90)) * 1e3, 2),

@@ -193,7 +193,7 @@ class Planner:
     def network_evaluations(self) -> int:
         """Network calls per clip: one per step (two with guidance), each twice as many for a
         model whose velocity graph also runs its regression prior."""
-        return self.steps * (1 if self.guidance == 1.0 else 2) * (2 if self.meta.get('prior') else 1)
+        return P.network_evaluations(self.steps, self.guidance, bool(self.meta.get('prior')))
 
     # inputs ----------------------------------------------------------------------------------
     def prepare(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None,

@@ -214,7 +214,7 @@ def test_a_prior_model_starts_as_its_regression_net_and_exports_whole(tmp_path):
     x, _, _, traj, img, crops = inputs(cfg, 2, 43)
     t0, keep, drop = torch.zeros(2), torch.zeros(2), torch.ones(2)
     with torch.no_grad():
-        mu = reg.regress(traj, img, crops)
+        mu = P.regress(reg, traj, img, crops)
         torch.testing.assert_close(x + net(x, t0, keep, traj, img, crops), mu)
         torch.testing.assert_close(x + net(x, t0, drop, traj, img, crops), torch.zeros_like(x))
         for p in net.parameters():

@@ -395,6 +395,7 @@ def run(args) -> int:
     from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.data import predictor_dataset as D
     from hearing_hands_ros.planner import TEMPERATURE_RANGE, Planner, default_model_path
+    from hearing_hands_ros.models.predictor import network_evaluations
     from hearing_hands_ros.train.predictor import load_run
     torch.set_num_threads(max(1, args.threads))
     sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
@@ -483,8 +484,10 @@ def run(args) -> int:
             sf.write(fig_dir / f'window_{n:02d}_model.wav', np.clip(audio['model'][-1], -1, 1), sr)
     judge = nets['judge']
     meta = [test.meta[i] for i in idx]
-    nfe = {'model': planner.network_evaluations, 'model_25step_cfg': 50 * (2 if cfg.prior else 1),
-           'regression': 1, 'retrieval': 0, 'second_take': 0, **{m: planner.network_evaluations for m in sweep}}
+    nfe = {'model': planner.network_evaluations,
+           'model_25step_cfg': network_evaluations(25, 4.5, cfg.prior),
+           'regression': 1, 'retrieval': 0, 'second_take': 0,
+           **{m: planner.network_evaluations for m in sweep}}
     bags = sorted({m.get('bag', m['episode']) for m in meta})
     result = dict(episodes=len(bags), episode_bags=bags, windows=len(idx), methods={})
     unseen = [k for k, m in enumerate(meta) if unseen_combo(m)]

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hearing_hands_ros import automask as A
+from hearing_hands_ros.models import flow
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.images import compose_poses, matrix_to_quat, project_points
 from hearing_hands_ros.models.look_match import N_LOOK, look_features, look_maps
@@ -228,7 +229,7 @@ class VelocityNet(nn.Module):
             c = F.pad(c, (0, pad), mode='replicate')
         emb = self.t_mlp(time_embedding(t, 64))
         if self.cfg.prior:                 # the regression's mel (B, M, T); none when dropped
-            mu = self.prior_net.regress(traj, image, crops, looks) * (1 - drop)[:, None, None]
+            mu = regress(self.prior_net, traj, image, crops, looks) * (1 - drop)[:, None, None]
             x = torch.cat([x, F.pad(mu, (0, pad))], dim=1)
         h = self.stem(torch.cat([x, c], dim=1))
         for blk in self.enc0:
@@ -254,18 +255,27 @@ class VelocityNet(nn.Module):
             v = v + mu
         return v
 
-    def regress(self, traj, image, crops, looks=None) -> torch.Tensor:
-        """As the regression baseline: the normalised mel (B, M, T) from a zero input at t = 0."""
-        b, t_len = traj.shape[0], traj.shape[1]
-        z = torch.zeros(b, self.cfg.n_mels, t_len, dtype=traj.dtype, device=traj.device)
-        zt = torch.zeros(b, dtype=traj.dtype, device=traj.device)
-        return self(z, zt, zt, traj, image, crops, looks)
-
     def normalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
         return (mel - self.mel_mean) / self.mel_std
 
     def denormalize_mel(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.mel_std + self.mel_mean
+
+
+def regress(net: nn.Module, traj, image, crops, looks=None) -> torch.Tensor:
+    """The regression baseline's use of a velocity net: the normalised mel (B, M, T) from a zero
+    input at t = 0. ``net`` may be DDP-wrapped (it is called through its own forward)."""
+    b, t_len = traj.shape[0], traj.shape[1]
+    z = torch.zeros(b, getattr(net, 'module', net).cfg.n_mels, t_len, dtype=traj.dtype,
+                    device=traj.device)
+    zt = torch.zeros(b, dtype=traj.dtype, device=traj.device)
+    return net(z, zt, zt, traj, image, crops, looks)
+
+
+def network_evaluations(steps: int, guidance: float, prior: bool = False) -> int:
+    """Network calls per clip: :func:`flow.network_evaluations`, twice for a model whose
+    velocity graph also runs its regression prior at every step."""
+    return flow.network_evaluations(steps, guidance) * (2 if prior else 1)
 
 
 def bind(net: nn.Module, traj: torch.Tensor, image: torch.Tensor, crops: torch.Tensor,

@@ -45,7 +45,7 @@ import torch
 
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models.predictor import (N_VIEW_LOOK, PredictorConfig, VelocityNet, bind,
-                                               count_parameters)
+                                               count_parameters, regress)
 from hearing_hands_ros.models.vocoder import MelSpectrogram, Vocoder, vocoder_loss
 
 HELP = 'train the contact-sound predictor (vocoder, rectified flow, reflow, baselines) from rosbags'
@@ -303,16 +303,8 @@ def stage_reflow(ctx, data, teacher, student, rng, frames) -> None:
 
 
 def regression_predict(model, b):
-    """The regression baseline: same network, zero input, t = 0, outputs the normalised mel."""
-    z = torch.zeros(b['traj'].shape[0], model_n_mels(model), b['traj'].shape[1],
-                    device=b['traj'].device)
-    zt = torch.zeros(b['traj'].shape[0], device=b['traj'].device)
-    return model(z, zt, zt, b['traj'], b['image'], b['crops'], b.get('looks'))
-
-
-def model_n_mels(model) -> int:
-    m = getattr(model, 'module', model)
-    return m.cfg.n_mels
+    """The regression baseline on a batch dict: :func:`models.predictor.regress`."""
+    return regress(model, b['traj'], b['image'], b['crops'], b.get('looks'))
 
 
 def stage_regression(ctx, data, net, rng, frames) -> None:
