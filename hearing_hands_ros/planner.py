@@ -24,6 +24,7 @@ import numpy as np
 
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import detect_onsets
+from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
 from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.runtime import ModelError, load_bundle
@@ -138,7 +139,8 @@ class Planner:
 
     def __init__(self, model: str | Path | None = None, backend: str = 'auto',
                  steps: int | None = None, guidance: float | None = None, threads: int = 0,
-                 T_tcp_camera=None, temperature: float | None = None):
+                 T_tcp_camera=None, temperature: float | None = None,
+                 guidance_rescale: float | None = None):
         path = Path(model) if model else default_model_path()
         self.bundle = load_bundle(path, 'predictor', backend=backend, threads=threads,
                                   expect={'feature_layout': list(tr.FEATURE_LAYOUT)},
@@ -165,8 +167,13 @@ class Planner:
         # noise scale of the sampler's start point (1 = the training distribution; lower trades
         # the sample's spread for closeness to the conditional mean, like VITS's noise_scale)
         self.temperature = float(meta.get('temperature', 1.0) if temperature is None else temperature)
+        # guidance rescale (models.flow.combine_guidance) when sampled with CFG; 0 in older bundles
+        self.guidance_rescale = float(meta.get('guidance_rescale', 0.0) if guidance_rescale is None
+                                      else guidance_rescale)
         if self.steps < 1:
             raise ModelError('sampling steps must be >= 1')
+        if not 0.0 <= self.guidance_rescale <= 1.0:
+            raise ModelError(f'guidance_rescale {self.guidance_rescale:g} is outside [0, 1]')
         lo, hi = TEMPERATURE_RANGE
         if not lo <= self.temperature <= hi:
             raise ModelError(f'sampler temperature {self.temperature:g} is outside [{lo:g}, {hi:g}]')
@@ -276,7 +283,8 @@ class Planner:
             v = self.bundle.run(dict(x=xin, t=np.full(len(xin), t_a, np.float32), drop=drop,
                                      mel=no_mel, **cond))['velocity']
             if g != 1.0:
-                v = v[b:] + g * (v[:b] - v[b:])
+                v = flow.combine_guidance(v[:b], v[b:], x, np.full(b, t_a, np.float32), g,
+                                          self.guidance_rescale)
             x = x + dt * v
         return x
 

@@ -62,6 +62,30 @@ def test_guidance_mixes_conditional_and_unconditional():
     assert flow.network_evaluations(25, 4.5) == 50 and flow.network_evaluations(2, 1.0) == 2
 
 
+def test_guidance_rescale_keeps_the_conditional_spread():
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(3, 4, 6, generator=g), torch.tensor([0.0, 0.25, 0.5])
+    v_c, v_u = torch.randn(3, 4, 6, generator=g), torch.randn(3, 4, 6, generator=g)
+    plain = flow.combine_guidance(v_c, v_u, x, t, 4.5)
+    assert torch.allclose(plain, v_u + 4.5 * (v_c - v_u))
+    assert torch.allclose(flow.combine_guidance(v_c, v_u, x, t, 4.5, rescale=0.0), plain)
+    assert torch.allclose(flow.combine_guidance(v_c, v_u, x, t, 1.0, rescale=1.0), v_c)
+
+    def estimate(v):                                   # data estimate x + (1 - t) v, (B, N)
+        return (x + (1 - t)[:, None, None] * v).reshape(3, -1)
+    full = flow.combine_guidance(v_c, v_u, x, t, 4.5, rescale=1.0)
+    # per sample: the guided estimate's spread is the conditional one's, its direction the CFG one
+    assert torch.allclose(estimate(full).std(1, unbiased=False), estimate(v_c).std(1, unbiased=False),
+                          rtol=1e-4)
+    assert torch.allclose(torch.cosine_similarity(estimate(full), estimate(plain), dim=1),
+                          torch.ones(3), atol=1e-5)
+    half = flow.combine_guidance(v_c, v_u, x, t, 4.5, rescale=0.5)
+    assert torch.allclose(estimate(half), 0.5 * (estimate(full) + estimate(plain)), atol=1e-5)
+    # the planner runs it on numpy arrays
+    as_np = flow.combine_guidance(v_c.numpy(), v_u.numpy(), x.numpy(), t.numpy(), 4.5, 1.0)
+    assert torch.allclose(torch.from_numpy(as_np), full, atol=1e-5)
+
+
 def test_euler_with_exact_field_reaches_the_data_but_one_step_blurs():
     x0 = torch.randn(512, 2, generator=torch.Generator().manual_seed(1))
     many = flow.euler_sample(exact_velocity, x0, steps=50)

@@ -142,6 +142,42 @@ def test_bad_paths_name_the_candidate(bundle):
         planner.predict([tap_path()], None)
 
 
+def test_guidance_rescale_from_the_metadata_matches_the_torch_sampler(bundle, tmp_path):
+    """A bundle's ``guidance_rescale`` applies when it is sampled with CFG; the ONNX loop equals
+    ``flow.euler_sample`` with the same rescale on the run's torch net."""
+    import torch
+
+    from hearing_hands_ros.models import flow
+    from hearing_hands_ros.train.predictor import load_run
+    meta = json.loads(bundle.with_suffix('.json').read_text())
+    assert meta['guidance_rescale'] == 0.0
+    target = tmp_path / 'rescaled'
+    target.with_suffix('.onnx').write_bytes(bundle.read_bytes())
+    target.with_suffix('.json').write_text(json.dumps({**meta, 'guidance_rescale': 1.0}))
+    plain, rescaled = Planner(bundle, backend='cpu', guidance=3.0), Planner(target, backend='cpu', guidance=3.0)
+    assert rescaled.guidance_rescale == 1.0
+    prep = plain.prepare([tap_path()], scene())
+    traj, image, crops, looks = prep[0], prep[1], prep[2], prep[5]
+    x_plain = plain.sample_mel(traj, image, crops, seed=3, steps=3, looks=looks)
+    x_resc = rescaled.sample_mel(traj, image, crops, seed=3, steps=3, looks=looks)
+    assert not np.allclose(x_plain, x_resc, atol=1e-3)
+    net = load_run(bundle.with_suffix('.pt'))['student']
+    x0 = np.random.default_rng(3).standard_normal(
+        (plain.cfg.n_mels, max(traj.shape[1], plain.cfg.max_frames))).astype(np.float32)
+    x0 = torch.from_numpy(x0[None, :, :traj.shape[1]].copy())
+    t = lambda a: torch.from_numpy(np.asarray(a, np.float32))          # noqa: E731
+    vel = P.bind(net, t(traj), t(image), t(crops), t(looks))
+    with torch.no_grad():
+        for rescale, got in ((0.0, x_plain), (1.0, x_resc)):
+            ref = flow.euler_sample(vel, x0, 3, 3.0, rescale).numpy()
+            assert np.abs(got - ref).max() < 3e-2 * np.abs(ref).max()         # fp16 checkpoint
+    bad = tmp_path / 'bad_rescale'
+    bad.with_suffix('.onnx').write_bytes(bundle.read_bytes())
+    bad.with_suffix('.json').write_text(json.dumps({**meta, 'guidance_rescale': 1.5}))
+    with pytest.raises(ModelError, match='guidance_rescale'):
+        Planner(bad, backend='cpu')
+
+
 def test_metadata_mismatch_is_refused(bundle, tmp_path):
     for key, value, message in (('feature_layout', ['pos_x'], 'feature_layout'),
                                 ('kind', 'detector', "expected a 'predictor'"),

@@ -13,7 +13,7 @@ def test_train_export_predict(bags, tmp_path):
                '--vocoder-steps', '2', '--flow-steps', '2', '--reflow-pairs', '2',
                '--reflow-steps', '2', '--regression-steps', '2', '--judge-steps', '2',
                '--teacher-steps', '2', '--batch', '2', '--channels', '8,8,8', '--threads', '1',
-               '--prior', '--t-uniform', '0.25', '--no-progress'])
+               '--prior', '--t-uniform', '0.25', '--teacher-rescale', '1', '--no-progress'])
     assert rc == 0
     log = (run / 'log.csv').read_text().splitlines()
     assert {line.split(',')[0] for line in log[1:]} >= {'vocoder', 'flow', 'reflow', 'regression'}
@@ -22,6 +22,9 @@ def test_train_export_predict(bags, tmp_path):
     meta = json.loads(model.with_suffix('.json').read_text())
     assert meta['kind'] == 'predictor' and meta['sample_rate'] == 16000
     assert meta['prior'] and meta['velocity_skip']         # the flow refines the regression
+    assert meta['distilled_from'] == dict(pairs=2, steps=2, teacher_steps=2, teacher_guidance=4.5,
+                                          teacher_rescale=1.0)
+    assert meta['guidance_rescale'] == 0.0                 # export --guidance-rescale: CFG use
 
     from hearing_hands_ros.data.bags import read_episode
     from hearing_hands_ros.planner import Planner
@@ -89,6 +92,8 @@ def test_train_export_predict(bags, tmp_path):
                  '--teacher-steps', '2', '--teacher-guidance', '2', '--batch', '2',
                  '--channels', '8,8,8', '--threads', '1', '--no-progress']) == 0
     after = load_run(run / 'predictor.pt')
+    assert after['summary']['reflow']['teacher_guidance'] == 2.0
+    assert after['summary']['reflow']['teacher_rescale'] == 0.0
     for k, v in after['teacher'].state_dict().items():
         torch.testing.assert_close(after['student'].state_dict()[k], v)
         torch.testing.assert_close(before['teacher'].state_dict()[k], v)
@@ -101,6 +106,7 @@ def test_train_export_predict(bags, tmp_path):
             '--holdout-combos', '', '--stages', 'flow', '--flow-steps', '0', '--init',
             str(run / 'predictor.pt'), '--batch', '2', '--threads', '1', '--no-progress']
     assert main(tune) == 2
+    assert main(tune + ['--prior', '--teacher-rescale', '1.5']) == 2     # one line, no traceback
     assert main(tune + ['--prior']) == 0
     tuned = load_run(tmp_path / 'tuned' / 'predictor.pt')
     for k, v in after['teacher'].state_dict().items():

@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='student: few-step reflowed net (guidance baked in); teacher: the flow model')
     p.add_argument('--steps', type=int, default=None, help='default steps (student 2, teacher 25)')
     p.add_argument('--guidance', type=float, default=None, help='default CFG (student 1, teacher 4.5)')
+    p.add_argument('--guidance-rescale', type=float, default=0.0,
+                   help='guidance rescale in [0, 1] when the bundle is sampled with CFG (teacher, or a '
+                        'guidance override; models.flow.combine_guidance)')
     p.add_argument('--temperature', type=float, default=1.0,
                    help='default sampler noise scale (1 = training noise; see evaluate --temperature)')
     p.add_argument('--metrics', type=Path, default=None, help='evaluation JSON to embed')
@@ -44,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None = None,
            guidance: float | None = None, metrics: dict | None = None,
-           baselines: bool = False, temperature: float = 1.0) -> Path:
+           baselines: bool = False, temperature: float = 1.0,
+           guidance_rescale: float = 0.0) -> Path:
     from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.train.predictor import load_run, save_run
     if not run_pt.is_file():
@@ -60,6 +64,8 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     lo, hi = TEMPERATURE_RANGE
     if not lo <= temperature <= hi:
         raise UserError(f'--temperature {temperature:g} is outside [{lo:g}, {hi:g}]')
+    if not 0.0 <= guidance_rescale <= 1.0:
+        raise UserError(f'--guidance-rescale {guidance_rescale:g} is outside [0, 1]')
     if not summary.get('camera'):
         raise UserError('the run has no camera rig (intrinsics + T_tcp_camera); retrain with truth')
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +75,9 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
                   version=VERSION, sample_rate=cfg.sample_rate, frame_rate=cfg.frame_rate,
                   hop=cfg.hop, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
                   feature_layout=list(tr.FEATURE_LAYOUT), frame_id='world',
-                  steps=steps, guidance=guidance, temperature=temperature, net=net_name if distilled else 'teacher',
+                  steps=steps, guidance=guidance, temperature=temperature,
+                  guidance_rescale=guidance_rescale,
+                  distilled_from=summary.get('reflow') if distilled else None, net=net_name if distilled else 'teacher',
                   image_size=cfg.image_size, crop_size=cfg.crop_size, crop_frac=cfg.crop_frac,
                   frames_per_crop=cfg.frames_per_crop, look_dim=cfg.look_dim, look_size=cfg.look_size,
                   velocity_skip=cfg.velocity_skip, prior=cfg.prior,
@@ -131,7 +139,7 @@ def run(args) -> int:
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     path = export(run_pt, args.out, args.net, args.steps, args.guidance,
                   metrics.get('methods') if metrics else None, args.with_baselines,
-                  args.temperature)
+                  args.temperature, args.guidance_rescale)
     size = sum(p.stat().st_size for p in (path, path.with_suffix('.json'), path.with_suffix('.pt')))
     print(f'wrote {path} (+ .json, .pt): {size / 1e6:.1f} MB')
     return 0

@@ -15,9 +15,10 @@ Stages (``--stages``, in this order; each resumable):
                 frozen inside it: the regression's mel is an input and the start of its output
                 (CorrDiff-style), so the sampler's first step already knows *when* the contacts
                 sound (the plain flow never learned that here; README, *Predictor quality*).
-``reflow``      guidance distillation + reflow: couplings (noise, teacher 25-step CFG sample) on
-                training crops, a student initialised from the teacher learns their straight
-                lines, so 1-4 unguided steps sample it.
+``reflow``      guidance distillation + reflow: couplings (noise, teacher sample: 25 CFG 4.5 steps
+                by default, ``--teacher-steps/-guidance/-rescale``) on training crops; a student
+                initialised from the teacher learns their straight lines, so 1-4 unguided steps
+                sample it. What it was distilled from is kept in the summary and the bundle.
 ``judge``       the material/action classifier used by the evaluation, on real audio only.
 
 The run folder holds ``predictor.pt`` (config + every trained net, the bundle's torch backend
@@ -75,6 +76,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--judge-steps', type=int, default=600)
     p.add_argument('--teacher-steps', type=int, default=25, help='Euler steps of the teacher')
     p.add_argument('--teacher-guidance', type=float, default=4.5, help='CFG scale of the teacher')
+    p.add_argument('--teacher-rescale', type=float, default=0.0,
+                   help='guidance rescale in [0, 1] of the teacher\'s samples (0: plain CFG; 1: the '
+                        'guided sample keeps the conditional one\'s spread, models.flow)')
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--segment-seconds', type=float, default=3.2, help='training crop length')
     p.add_argument('--lr', type=float, default=2e-3)
@@ -279,7 +283,7 @@ def make_reflow_pairs(ctx, data, teacher: VelocityNet, rng, frames: int) -> dict
         b = {k: v.to(ctx.device) for k, v in segment_batch(data, idx, frames, rng).items()}
         x0 = torch.randn_like(b['mel'])
         _, x1 = flow.reflow_pairs(_velocity(teacher, b), x0, ctx.args.teacher_steps,
-                                  ctx.args.teacher_guidance)
+                                  ctx.args.teacher_guidance, ctx.args.teacher_rescale)
         parts.append({**{k: v.cpu() for k, v in b.items() if k != 'mel'}, 'x0': x0.cpu(),
                       'x1': x1.cpu()})
     pairs = {k: torch.cat([p[k] for p in parts])[:n] for k in parts[0]}
@@ -376,6 +380,8 @@ def run(args) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise UserError(f'unknown stage(s) {", ".join(bad)}; choose from {", ".join(STAGES)}')
+    if not 0.0 <= args.teacher_rescale <= 1.0:
+        raise UserError(f'--teacher-rescale {args.teacher_rescale:g} is outside [0, 1]')
     ctx = Context(args)
     ctx.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed + ctx.rank)
@@ -439,6 +445,7 @@ def run(args) -> int:
                   'train --stages reflow next')
         nets['student'] = None                     # distilled from a teacher of the other kind
         dropped.add('student')
+        summary.pop('reflow', None)
 
     if init and any(getattr(init['cfg'], k) != getattr(cfg, k) for k in kind):
         raise UserError(f'--init: {args.init} is a run with ' + ', '.join(
@@ -474,6 +481,10 @@ def run(args) -> int:
         student = copy.deepcopy(nets['teacher'])
         stage_reflow(ctx, data, nets['teacher'], student, rng, frames)
         nets['student'] = student
+        a = ctx.args                            # what the student was distilled from (export)
+        summary['reflow'] = dict(pairs=a.reflow_pairs, steps=a.reflow_steps,
+                                 teacher_steps=a.teacher_steps, teacher_guidance=a.teacher_guidance,
+                                 teacher_rescale=a.teacher_rescale)
     if 'judge' in stages:
         nets['judge'] = AudioJudge(n_mels=cfg.n_mels, materials=materials, actions=actions).to(dev)
         stage_judge(ctx, data, nets['judge'], rng)
@@ -483,6 +494,8 @@ def run(args) -> int:
             now = load_run(run_file, dev)
             nets |= {k: now[k] for k in nets
                      if k not in trained | dropped and now.get(k) is not None}
+            if 'reflow' not in stages and 'student' not in dropped and now['summary'].get('reflow'):
+                summary['reflow'] = now['summary']['reflow']
         summary['parameters'] = {k: count_parameters(v) for k, v in nets.items() if v is not None}
         save_run(run_file, cfg, {k: v for k, v in nets.items()}, summary)
         (ctx.out / 'summary.json').write_text(json.dumps(summary, indent=1))
