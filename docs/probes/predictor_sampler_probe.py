@@ -3,11 +3,14 @@ evaluation's 25-step teacher row (minutes instead of half an hour). Torch sampli
 window index, so figures differ slightly from ``evaluate predictor`` (ONNX, its own noise).
 Material is named by the fifth run's judge, so rows compare across runs.
 
-    .venv/bin/python docs/probes/predictor_sampler_probe.py SET OUT.json LABEL=RUN:NET:STEPS:TEMP[:T0[:CFG]] ...
+    .venv/bin/python docs/probes/predictor_sampler_probe.py SET OUT.json LABEL=RUN:NET:STEPS:TEMP[:T0[:CFG[:RESCALE[:SEED]]]] ...
 
 SET: ``val`` (the unseen-combination windows of the training folders, as ``--unseen-only
 --max-windows 160``) or a folder name under data/sim (``test``, ``test_amb``). NET: student,
 teacher or regression. T0 > 0 starts the flow at t = T0 from the regression's mel (SDEdit).
+RESCALE: guidance rescale in [0, 1] (``models.flow.combine_guidance``). SEED: noise seed
+offset (noise seed = window index + 1000 SEED; 0 by default): the spread of one sampler's figures
+over noise draws.
 Example (README, *Predictor quality*):
 
     R=runs/pred9/predictor.pt
@@ -48,6 +51,8 @@ def main(setname, out, specs):
         run, net, steps, temp, *rest = spec.split(':')
         t0 = float(rest[0]) if rest else 0.0
         guidance = float(rest[1]) if len(rest) > 1 else 1.0
+        rescale = float(rest[2]) if len(rest) > 2 else 0.0
+        seed = int(rest[3]) if len(rest) > 3 else 0
         nets = load_run(run)
         model, voc = nets[net], nets['vocoder']
         rows, audio = [], []
@@ -59,17 +64,18 @@ def main(setname, out, specs):
                 if net == 'regression':
                     x1 = regression_predict(model, b)
                 else:
-                    x0 = torch.randn(b['mel'].shape, generator=torch.Generator().manual_seed(n))
+                    g = torch.Generator().manual_seed(n + 1000 * seed)
+                    x0 = torch.randn(b['mel'].shape, generator=g)
                     vel = bind(model, b['traj'], b['image'], b['crops'], b.get('looks'))
                     if t0 > 0:
                         x = (1 - t0) * x0 * float(temp) + t0 * regression_predict(base_reg, b)
                         ts = np.linspace(t0, 1, int(steps) + 1)
                         for ta, tb in zip(ts[:-1], ts[1:]):
                             x = x + (tb - ta) * flow.guided_velocity(
-                                vel, x, torch.full((1,), float(ta)), guidance)
+                                vel, x, torch.full((1,), float(ta)), guidance, rescale)
                         x1 = x
                     else:
-                        x1 = flow.euler_sample(vel, x0 * float(temp), int(steps), guidance)
+                        x1 = flow.euler_sample(vel, x0 * float(temp), int(steps), guidance, rescale)
                 x = voc(model.denormalize_mel(x1)).numpy()[0][:len(real)]
             rows.append(E.window_metrics(x, real, data.meta[i]['contacts'], cfg.sample_rate))
             audio.append(x)
@@ -82,7 +88,28 @@ def main(setname, out, specs):
               f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
     res['_meta'] = [dict(action=data.meta[i]['action'], material=data.meta[i]['material'],
                          episode=data.meta[i]['episode']) for i in idx]
+    if 'regression' in res:                 # how sure is a difference in STFT distance?
+        episodes = np.array([m['episode'] for m in res['_meta']])
+        for label in [k for k in res if k not in ('regression', '_meta')]:
+            lo, mid, hi = episode_bootstrap(res[label]['per_window_stft'],
+                                            res['regression']['per_window_stft'], episodes)
+            res[label]['stft_vs_regression_ci95'] = [lo, mid, hi]
+            print(f'{label:14s} STFT distance / regression - 1: {mid:+.1%} '
+                  f'(95 % episode bootstrap {lo:+.1%} .. {hi:+.1%})')
     json.dump(res, open(out, 'w'))
+
+
+def episode_bootstrap(a, ref, episodes, n=2000, seed=0):
+    """Percentiles (2.5, 50, 97.5) of mean(a) / mean(ref) - 1 over episodes resampled with
+    replacement (windows of one episode share a scene, so they are resampled together)."""
+    a, ref = np.asarray(a), np.asarray(ref)
+    rng = np.random.default_rng(seed)
+    groups = [np.nonzero(episodes == e)[0] for e in np.unique(episodes)]
+    ratios = []
+    for _ in range(n):
+        pick = np.concatenate([groups[g] for g in rng.integers(0, len(groups), len(groups))])
+        ratios.append(a[pick].mean() / ref[pick].mean() - 1)
+    return tuple(float(v) for v in np.percentile(ratios, [2.5, 50, 97.5]))
 
 
 if __name__ == '__main__':
