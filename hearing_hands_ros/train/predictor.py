@@ -481,10 +481,10 @@ def run(args) -> int:
         student = copy.deepcopy(nets['teacher'])
         stage_reflow(ctx, data, nets['teacher'], student, rng, frames)
         nets['student'] = student
-        a = ctx.args                            # what the student was distilled from (export)
-        summary['reflow'] = dict(pairs=a.reflow_pairs, steps=a.reflow_steps,
-                                 teacher_steps=a.teacher_steps, teacher_guidance=a.teacher_guidance,
-                                 teacher_rescale=a.teacher_rescale)
+        summary['reflow'] = dict(pairs=args.reflow_pairs, steps=args.reflow_steps,   # for export
+                                 teacher_steps=args.teacher_steps,
+                                 teacher_guidance=args.teacher_guidance,
+                                 teacher_rescale=args.teacher_rescale)
     if 'judge' in stages:
         nets['judge'] = AudioJudge(n_mels=cfg.n_mels, materials=materials, actions=actions).to(dev)
         stage_judge(ctx, data, nets['judge'], rng)
