@@ -172,8 +172,9 @@ class Planner:
                                       else guidance_rescale)
         if self.steps < 1:
             raise ModelError('sampling steps must be >= 1')
-        if not 0.0 <= self.guidance_rescale <= 1.0:
-            raise ModelError(f'guidance_rescale {self.guidance_rescale:g} is outside [0, 1]')
+        lo, hi = flow.RESCALE_RANGE
+        if not lo <= self.guidance_rescale <= hi:
+            raise ModelError(f'guidance_rescale {self.guidance_rescale:g} is outside [{lo:g}, {hi:g}]')
         lo, hi = TEMPERATURE_RANGE
         if not lo <= self.temperature <= hi:
             raise ModelError(f'sampler temperature {self.temperature:g} is outside [{lo:g}, {hi:g}]')
@@ -280,11 +281,10 @@ class Planner:
         for i in range(steps):
             t_a, dt = i / steps, 1.0 / steps
             xin = np.concatenate([x, x]) if g != 1.0 else x
-            v = self.bundle.run(dict(x=xin, t=np.full(len(xin), t_a, np.float32), drop=drop,
-                                     mel=no_mel, **cond))['velocity']
+            t = np.full(len(xin), t_a, np.float32)
+            v = self.bundle.run(dict(x=xin, t=t, drop=drop, mel=no_mel, **cond))['velocity']
             if g != 1.0:
-                v = flow.combine_guidance(v[:b], v[b:], x, np.full(b, t_a, np.float32), g,
-                                          self.guidance_rescale)
+                v = flow.combine_guidance(v[:b], v[b:], x, t[:b], g, self.guidance_rescale)
             x = x + dt * v
         return x
 

@@ -77,6 +77,9 @@ def flow_loss(velocity: VelocityFn, x1: torch.Tensor, x0: torch.Tensor | None = 
     return (err * mask).sum() / mask.sum().clamp_min(1.0)
 
 
+RESCALE_RANGE = (0.0, 1.0)          # guidance rescale: 0 plain CFG .. 1 the conditional spread
+
+
 def combine_guidance(v_c, v_u, x, t, guidance: float, rescale: float = 0.0):
     """CFG velocity from the conditional and unconditional ones, ``v_u + g (v_c - v_u)``; with
     ``rescale`` r in (0, 1] the guided data estimate ``d_g = x + (1 - t) v`` becomes

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
 from hearing_hands_ros.planner import TEMPERATURE_RANGE
 from hearing_hands_ros.runtime import save_metadata
@@ -64,8 +65,9 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     lo, hi = TEMPERATURE_RANGE
     if not lo <= temperature <= hi:
         raise UserError(f'--temperature {temperature:g} is outside [{lo:g}, {hi:g}]')
-    if not 0.0 <= guidance_rescale <= 1.0:
-        raise UserError(f'--guidance-rescale {guidance_rescale:g} is outside [0, 1]')
+    lo, hi = flow.RESCALE_RANGE
+    if not lo <= guidance_rescale <= hi:
+        raise UserError(f'--guidance-rescale {guidance_rescale:g} is outside [{lo:g}, {hi:g}]')
     if not summary.get('camera'):
         raise UserError('the run has no camera rig (intrinsics + T_tcp_camera); retrain with truth')
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -380,8 +380,9 @@ def run(args) -> int:
     bad = [s for s in stages if s not in STAGES]
     if bad:
         raise UserError(f'unknown stage(s) {", ".join(bad)}; choose from {", ".join(STAGES)}')
-    if not 0.0 <= args.teacher_rescale <= 1.0:
-        raise UserError(f'--teacher-rescale {args.teacher_rescale:g} is outside [0, 1]')
+    lo, hi = flow.RESCALE_RANGE
+    if not lo <= args.teacher_rescale <= hi:
+        raise UserError(f'--teacher-rescale {args.teacher_rescale:g} is outside [{lo:g}, {hi:g}]')
     ctx = Context(args)
     ctx.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed + ctx.rank)
