@@ -1,0 +1,111 @@
+"""Ad-hoc probe: minimum-Bayes-risk choice among K noise draws of one run's student.
+
+For every window it draws K samples (noise seed = window index + 1000 s, s = 0..K-1, as the
+sampler probe's SEED), scores each draw alone (the single-draw figures, averaged over draws) and
+the draw an MBR rule picks: the one with the least summed distance to the other draws, measured
+either on the vocoded audio's STFT magnitude (the evaluation's own STFT distance) or on the
+student's mel as magnitude (exp(mel / 2), no vocoder needed). Material by the fifth run's judge;
+STFT distance also against the fifth run's regression, with the sampler probe's 95 % episode
+bootstrap of distance / regression - 1.
+
+    .venv/bin/python docs/probes/predictor_mbr_probe.py SET OUT.json RUN K
+"""
+import json
+import sys
+
+import numpy as np
+import torch
+
+from hearing_hands_ros.audio import log_mel
+from hearing_hands_ros.data import predictor_dataset as D
+from hearing_hands_ros.eval import predictor as E
+from hearing_hands_ros.models import flow
+from hearing_hands_ros.models.predictor import bind
+from hearing_hands_ros.train.predictor import load_run, regression_predict
+
+sys.path.insert(0, 'docs/probes')
+from predictor_sampler_probe import episode_bootstrap  # noqa: E402
+
+TRAIN_P = ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']
+
+
+def mbr_pick(dist: np.ndarray) -> int:
+    """Index of the draw with the least summed distance to the others (dist: (K, K))."""
+    return int(np.argmin(dist.sum(1)))
+
+
+def main(setname, out, run, k):
+    torch.set_num_threads(1)
+    base = load_run('runs/pred5/predictor.pt')
+    cfg, judge = base['cfg'], base['judge']
+    if setname == 'val':
+        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
+        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
+        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
+        idx = np.random.default_rng(0).permutation(idx)[:160]
+    else:
+        data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
+                              progress=False)
+        idx = np.arange(len(data))
+    nets = load_run(run)
+    model, voc = nets['student'], nets['vocoder']
+    steps = 2
+    rows = {s: [] for s in range(k)}
+    audio = {s: [] for s in range(k)}
+    picks, reg_stft = {}, []
+    for n, i in enumerate(idx):
+        frames = int(data.valid[i])
+        real = data.audio_float(i, frames)
+        b = D.full_batch(data, [i], frames)
+        xs, mags = [], []
+        with torch.no_grad():
+            r = voc(base['regression'].denormalize_mel(regression_predict(base['regression'], b)))
+            reg_stft.append(E.stft_distance(r.numpy()[0][:len(real)], real))
+            vel = bind(model, b['traj'], b['image'], b['crops'], b.get('looks'))
+            for s in range(k):
+                g = torch.Generator().manual_seed(n + 1000 * s)
+                x0 = torch.randn(b['mel'].shape, generator=g)
+                x1 = flow.euler_sample(vel, x0, steps, 1.0, 0.0)
+                mel = model.denormalize_mel(x1)
+                mags.append(torch.exp(mel / 2)[0].numpy())
+                xs.append(voc(mel).numpy()[0][:len(real)])
+        for s in range(k):
+            rows[s].append(E.window_metrics(xs[s], real, data.meta[i]['contacts'], cfg.sample_rate))
+            audio[s].append(xs[s])
+        stft = [E.stft_mag(x, 512, 128) for x in xs]
+        for kk in sorted({2, 4, k} & set(range(2, k + 1))):
+            d_stft = np.array([[np.mean((stft[a] - stft[c]) ** 2) for c in range(kk)]
+                               for a in range(kk)])
+            d_mel = np.array([[np.mean((mags[a] - mags[c]) ** 2) for c in range(kk)]
+                              for a in range(kk)])
+            picks.setdefault(f'mbr_stft_k{kk}', []).append(mbr_pick(d_stft))
+            picks.setdefault(f'mbr_mel_k{kk}', []).append(mbr_pick(d_mel))
+        if n % 20 == 0:
+            print(setname, n, len(idx), flush=True)
+    meta = [data.meta[i] for i in idx]
+    judged = {s: judge.classify([log_mel(x, cfg.sample_rate) for x in audio[s]]) for s in range(k)}
+    res = {}
+    for s in range(k):
+        res[f'draw{s}'] = E.aggregate(rows[s], judged[s], meta, 2)
+        res[f'draw{s}']['per_window_stft'] = [r['stft_distance'] for r in rows[s]]
+    for label, pk in picks.items():
+        r = [rows[p][w] for w, p in enumerate(pk)]
+        j = tuple([judged[p][h][w] for w, p in enumerate(pk)] for h in (0, 1))
+        res[label] = E.aggregate(r, j, meta, 2 * int(label.split('k')[-1]))
+        res[label]['per_window_stft'] = [x['stft_distance'] for x in r]
+        res[label]['picks'] = pk
+    episodes = np.array([m['episode'] for m in meta])
+    for label, agg in res.items():
+        lo, mid, hi = episode_bootstrap(agg['per_window_stft'], reg_stft, episodes)
+        agg['stft_vs_regression_ci95'] = [lo, mid, hi]
+        print(f"{setname} {label:14s} stft {agg['stft_distance']:.5f} ({mid:+.1%}, {lo:+.1%} .. "
+              f"{hi:+.1%}) material {agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
+              f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
+    res['regression_per_window_stft'] = reg_stft
+    res['_meta'] = [dict(action=m['action'], material=m['material'], episode=m['episode'])
+                    for m in meta]
+    json.dump(res, open(out, 'w'))
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
