@@ -24,13 +24,13 @@ from hearing_hands_ros.models.predictor import bind
 from hearing_hands_ros.train.predictor import load_run, regression_predict
 
 sys.path.insert(0, 'docs/probes')
-from predictor_sampler_probe import episode_bootstrap  # noqa: E402
+from predictor_sampler_probe import (episode_bootstrap, meta_rows, score,  # noqa: E402
+                                     summary_line, window_set)
 
-TRAIN_P = ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']
 
-
-def mbr_pick(dist: np.ndarray) -> int:
-    """Index of the draw with the least summed distance to the others (dist: (K, K))."""
+def mbr_pick(arrays: list[np.ndarray]) -> int:
+    """Index of the array with the least summed mean squared distance to the others."""
+    dist = np.array([[np.mean((a - c) ** 2) for c in arrays] for a in arrays])   # (K, K)
     return int(np.argmin(dist.sum(1)))
 
 
@@ -38,15 +38,7 @@ def main(setname, out, run, k):
     torch.set_num_threads(1)
     base = load_run('runs/pred5/predictor.pt')
     cfg, judge = base['cfg'], base['judge']
-    if setname == 'val':
-        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
-        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
-        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
-        idx = np.random.default_rng(0).permutation(idx)[:160]
-    else:
-        data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
-                              progress=False)
-        idx = np.arange(len(data))
+    data, idx = window_set(setname, cfg)
     nets = load_run(run)
     model, voc = nets['student'], nets['vocoder']
     steps = 2
@@ -74,36 +66,27 @@ def main(setname, out, run, k):
             audio[s].append(xs[s])
         stft = [E.stft_mag(x, 512, 128) for x in xs]
         for kk in sorted({2, 4, k} & set(range(2, k + 1))):
-            d_stft = np.array([[np.mean((stft[a] - stft[c]) ** 2) for c in range(kk)]
-                               for a in range(kk)])
-            d_mel = np.array([[np.mean((mags[a] - mags[c]) ** 2) for c in range(kk)]
-                              for a in range(kk)])
-            picks.setdefault(f'mbr_stft_k{kk}', []).append(mbr_pick(d_stft))
-            picks.setdefault(f'mbr_mel_k{kk}', []).append(mbr_pick(d_mel))
+            picks.setdefault(f'mbr_stft_k{kk}', []).append(mbr_pick(stft[:kk]))
+            picks.setdefault(f'mbr_mel_k{kk}', []).append(mbr_pick(mags[:kk]))
         if n % 20 == 0:
             print(setname, n, len(idx), flush=True)
     meta = [data.meta[i] for i in idx]
     judged = {s: judge.classify([log_mel(x, cfg.sample_rate) for x in audio[s]]) for s in range(k)}
     res = {}
     for s in range(k):
-        res[f'draw{s}'] = E.aggregate(rows[s], judged[s], meta, 2)
-        res[f'draw{s}']['per_window_stft'] = [r['stft_distance'] for r in rows[s]]
+        res[f'draw{s}'] = score(rows[s], judged[s], meta, steps)
     for label, pk in picks.items():
         r = [rows[p][w] for w, p in enumerate(pk)]
         j = tuple([judged[p][h][w] for w, p in enumerate(pk)] for h in (0, 1))
-        res[label] = E.aggregate(r, j, meta, 2 * int(label.split('k')[-1]))
-        res[label]['per_window_stft'] = [x['stft_distance'] for x in r]
-        res[label]['picks'] = pk
+        res[label] = dict(score(r, j, meta, steps * int(label.split('k')[-1])), picks=pk)
     episodes = np.array([m['episode'] for m in meta])
     for label, agg in res.items():
         lo, mid, hi = episode_bootstrap(agg['per_window_stft'], reg_stft, episodes)
         agg['stft_vs_regression_ci95'] = [lo, mid, hi]
-        print(f"{setname} {label:14s} stft {agg['stft_distance']:.5f} ({mid:+.1%}, {lo:+.1%} .. "
-              f"{hi:+.1%}) material {agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
-              f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
+        print(summary_line(setname, label, agg, f' ({mid:+.1%}, {lo:+.1%} .. {hi:+.1%})'),
+              flush=True)
     res['regression_per_window_stft'] = reg_stft
-    res['_meta'] = [dict(action=m['action'], material=m['material'], episode=m['episode'])
-                    for m in meta]
+    res['_meta'] = meta_rows(meta)
     json.dump(res, open(out, 'w'))
 
 

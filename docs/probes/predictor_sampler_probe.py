@@ -37,15 +37,7 @@ def main(setname, out, specs):
     torch.set_num_threads(1)
     base = load_run('runs/pred5/predictor.pt')
     cfg, judge, base_reg = base['cfg'], base['judge'], base['regression']
-    if setname == 'val':
-        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
-        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
-        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
-        idx = np.random.default_rng(0).permutation(idx)[:160]
-    else:
-        data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
-                              progress=False)
-        idx = np.arange(len(data))
+    data, idx = window_set(setname, cfg)
     res = {}
     for label, spec in specs:
         run, net, steps, temp, *rest = spec.split(':')
@@ -80,14 +72,9 @@ def main(setname, out, specs):
             rows.append(E.window_metrics(x, real, data.meta[i]['contacts'], cfg.sample_rate))
             audio.append(x)
         judged = judge.classify([log_mel(x, cfg.sample_rate) for x in audio])
-        agg = E.aggregate(rows, judged, [data.meta[i] for i in idx], 0)
-        agg['per_window_stft'] = [r['stft_distance'] for r in rows]
-        res[label] = agg
-        print(f"{setname} {label:14s} stft {agg['stft_distance']:.5f} material "
-              f"{agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
-              f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
-    res['_meta'] = [dict(action=data.meta[i]['action'], material=data.meta[i]['material'],
-                         episode=data.meta[i]['episode']) for i in idx]
+        res[label] = score(rows, judged, [data.meta[i] for i in idx])
+        print(summary_line(setname, label, res[label]), flush=True)
+    res['_meta'] = meta_rows([data.meta[i] for i in idx])
     if 'regression' in res:                 # how sure is a difference in STFT distance?
         episodes = np.array([m['episode'] for m in res['_meta']])
         for label in [k for k in res if k not in ('regression', '_meta')]:
@@ -97,6 +84,37 @@ def main(setname, out, specs):
             print(f'{label:14s} STFT distance / regression - 1: {mid:+.1%} '
                   f'(95 % episode bootstrap {lo:+.1%} .. {hi:+.1%})')
     json.dump(res, open(out, 'w'))
+
+
+def window_set(setname, cfg):
+    """(windows, indices) of a probe set: ``val`` = 160 shuffled unseen-combination windows of the
+    training folders (as ``--unseen-only --max-windows 160``), else every window of data/sim/SET."""
+    if setname == 'val':
+        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
+        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
+        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
+        return data, np.random.default_rng(0).permutation(idx)[:160]
+    data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
+                          progress=False)
+    return data, np.arange(len(data))
+
+
+def score(rows, judged, meta, nfe=0):
+    """The evaluation's aggregate of per-window metrics plus ``per_window_stft``."""
+    agg = E.aggregate(rows, judged, meta, nfe)
+    agg['per_window_stft'] = [r['stft_distance'] for r in rows]
+    return agg
+
+
+def summary_line(setname, label, agg, extra=''):
+    return (f"{setname} {label:14s} stft {agg['stft_distance']:.5f}{extra} material "
+            f"{agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
+            f"loudness_err {agg['loudness_error_db']:.1f} dB")
+
+
+def meta_rows(meta):
+    """What the JSON keeps of each window, for per-window analysis and the bootstrap."""
+    return [dict(action=m['action'], material=m['material'], episode=m['episode']) for m in meta]
 
 
 def episode_bootstrap(a, ref, episodes, n=2000, seed=0):

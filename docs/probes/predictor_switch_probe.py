@@ -13,7 +13,6 @@ fifth run's judge, as ``predictor_sampler_probe.py``.
 import json
 import sys
 
-import numpy as np
 import torch
 
 from hearing_hands_ros.audio import log_mel
@@ -24,22 +23,14 @@ from hearing_hands_ros.models.predictor import bind
 from hearing_hands_ros.train.predictor import load_run
 
 sys.path.insert(0, 'docs/probes')
-from predictor_sampler_probe import TRAIN_P, episode_bootstrap  # noqa: E402
+from predictor_sampler_probe import meta_rows, score, summary_line, window_set  # noqa: E402
 
 
 def main(setname, out, specs):
     torch.set_num_threads(1)
     base = load_run('runs/pred5/predictor.pt')
     cfg, judge = base['cfg'], base['judge']
-    if setname == 'val':
-        data = D.load_windows(TRAIN_P, cfg, cache_dir='runs/pred5_cache', progress=False)
-        seen = set(json.load(open('runs/pred5/summary.json'))['combos'])
-        idx = np.array([i for i in range(len(data)) if D.combo(data.meta[i]) not in seen | {None}])
-        idx = np.random.default_rng(0).permutation(idx)[:160]
-    else:
-        data = D.load_windows([f'data/sim/{setname}'], cfg, cache_dir='runs/pred5_cache',
-                              progress=False)
-        idx = np.arange(len(data))
+    data, idx = window_set(setname, cfg)
     res, runs = {}, {}
     for label, spec in specs:
         a, b = spec.split('@')
@@ -73,14 +64,9 @@ def main(setname, out, specs):
             rows.append(E.window_metrics(wav, real, data.meta[i]['contacts'], cfg.sample_rate))
             audio.append(wav)
         judged = judge.classify([log_mel(x, cfg.sample_rate) for x in audio])
-        agg = E.aggregate(rows, judged, [data.meta[i] for i in idx], 0)
-        agg['per_window_stft'] = [r['stft_distance'] for r in rows]
-        res[label] = agg
-        print(f"{setname} {label:14s} stft {agg['stft_distance']:.5f} material "
-              f"{agg['material_accuracy']:.3f} onset_f1 {agg['onset_f1']:.3f} "
-              f"loudness_err {agg['loudness_error_db']:.1f} dB", flush=True)
-    res['_meta'] = [dict(action=data.meta[i]['action'], material=data.meta[i]['material'],
-                         episode=data.meta[i]['episode']) for i in idx]
+        res[label] = score(rows, judged, [data.meta[i] for i in idx])
+        print(summary_line(setname, label, res[label]), flush=True)
+    res['_meta'] = meta_rows([data.meta[i] for i in idx])
     json.dump(res, open(out, 'w'))
 
 
