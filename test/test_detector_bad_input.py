@@ -52,7 +52,7 @@ def test_bad_messages_are_dropped_and_reported(harness):
     assert h.wait_for(lambda: h.node.diag.input_errors['bad_audio_info'] >= 1, 20.0)
     assert 'format:=wave' in h.diag_values()['message']
     h.pub_info.publish(rc.audio_info_msg(SR))
-    assert h.wait_for(lambda: h.node.fmt is not None, 20.0)
+    assert h.wait_for(lambda: h.node.pipe.format is not None, 20.0)
     # odd-sized audio, stamps backwards and far in the future
     odd = AudioDataStamped(header=rc.header(now), audio=AudioData(data=array.array('B', bytes(513))))
     h.pub_audio.publish(odd)
@@ -69,7 +69,7 @@ def test_bad_messages_are_dropped_and_reported(harness):
     assert h.wait_for(lambda: errs['bad_audio'] >= 1 and errs['audio_stamp_backwards'] >= 1
                       and errs['audio_stamp_future'] >= 1 and errs['bad_image'] >= 5
                       and errs['bad_camera_info'] >= 1, 5.0), dict(errs)
-    assert h.node.K is None and h.node.aperture == 0.0
+    assert h.node.pipe.K is None and h.node.pipe.aperture == 0.0
     assert h.diag_values()['level'] == h.node.diag.WARN
     # AudioInfo changing mid-stream: reported, history reset, stream continues at the new rate
     h.pub_info.publish(rc.audio_info_msg(48000))

@@ -1,7 +1,6 @@
 """sounding_object_detector on real DDS: a small exported ONNX model, synthetic camera + microphone
 streams published with the drivers' QoS, detections/mask/debug image/diagnostics received."""
 import os
-import threading
 import time
 
 import numpy as np
@@ -11,16 +10,15 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 rclpy = pytest.importorskip('rclpy')
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
 from hearing_hands_ros.models.detector import (DetectorConfig, SoundingObjectDetector,  # noqa: E402
                                                export_onnx)
 from hearing_hands_ros.nodes.common import AUDIO_QOS, LATCHED_QOS, SENSOR_QOS  # noqa: E402
+from node_harness import NodeHarness  # noqa: E402
 
 SR, CHUNK = 16000, 512
 
@@ -55,49 +53,30 @@ def scene_image(h=96, w=128):
     return img
 
 
-class Harness:
-    """The detector node + a 'robot' node publishing/receiving, spun by one executor thread."""
+class Harness(NodeHarness):
+    """The detector node + a 'robot' node publishing/receiving (``node_harness.NodeHarness``)."""
 
-    def __init__(self, domain_id: int, params: dict):
+    def __init__(self, domain_id: int, params: dict, audio_info_qos=LATCHED_QOS):
         # A loaded test machine may drop some best-effort camera frames (as a real subscriber
         # would); pairing tolerance wide enough that a few lost frames do not lose the event.
-        params = {'max_frame_age_s': 0.5, **params}
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain_id)
         from hearing_hands_ros.nodes.sounding_object_detector import SoundingObjectDetector as N
-        self.node = N(context=self.ctx, parameter_overrides=[Parameter(k, value=v)
-                                                             for k, v in params.items()])
-        self.robot = rclpy.create_node('fake_robot', context=self.ctx)
+        super().__init__(domain_id, N, {'max_frame_age_s': 0.5, **params}, peer='fake_robot')
+        self.robot = self.peer
         self.pub_img = self.robot.create_publisher(Image, 'image', SENSOR_QOS)
         self.pub_audio = self.robot.create_publisher(AudioDataStamped, 'audio_stamped', AUDIO_QOS)
-        self.pub_info = self.robot.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
+        self.pub_info = self.robot.create_publisher(AudioInfo, 'audio_info', audio_info_qos)
         self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
         self.pub_joints = self.robot.create_publisher(JointState, 'joint_states', SENSOR_QOS)
-        self.got = {'det': [], 'mask': [], 'debug': [], 'diag': []}
+        self.got = {'det': [], 'mask': [], 'debug': [], 'diag': self.diagnostics}
         self.robot.create_subscription(Detection2DArray, 'sounding_objects',
                                        lambda m: self.got['det'].append((m, time.monotonic())), 10)
         self.robot.create_subscription(Image, 'sounding_object_mask',
                                        lambda m: self.got['mask'].append(m), 10)
         self.robot.create_subscription(Image, 'sounding_object_detector/debug_image',
                                        lambda m: self.got['debug'].append(m), 10)
-        self.robot.create_subscription(DiagnosticArray, '/diagnostics',
-                                       lambda m: self.got['diag'].append(m), 10)
-        self.ex = MultiThreadedExecutor(num_threads=4, context=self.ctx)
-        self.ex.add_node(self.node)
-        self.ex.add_node(self.robot)
-        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
-        self.thread.start()
 
     def now_ns(self) -> int:
         return self.robot.get_clock().now().nanoseconds
-
-    def wait_for(self, cond, timeout=10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            time.sleep(0.02)
-        return False
 
     def wait_connected(self, timeout=10.0):
         ok = self.wait_for(lambda: self.pub_audio.get_subscription_count() > 0
@@ -132,16 +111,6 @@ class Harness:
             self.pub_audio.publish(rc.audio_chunk_msg(x[c:c + CHUNK], t0_ns + int(t_chunk * 1e9)))
         return t0_ns, [t0_ns + int(s * 1e9) for s in impacts_s]
 
-    def diag_values(self) -> dict:
-        st = self.node.diag.status()
-        return {'level': st.level, 'message': st.message, **{kv.key: kv.value for kv in st.values}}
-
-    def close(self):
-        self.ex.shutdown(timeout_sec=2)
-        self.node.close()
-        self.node.destroy_node()
-        self.robot.destroy_node()
-        rclpy.shutdown(context=self.ctx)
 
 
 @pytest.fixture
@@ -160,7 +129,7 @@ def test_detects_sound_events_end_to_end(harness):
     K = [91.4, 0.0, 63.5, 0.0, 91.4, 63.5, 0.0, 0.0, 1.0]
     h.pub_cam.publish(rc.camera_info_msg({'width': 128, 'height': 128, 'K': K}, h.now_ns()))
     h.pub_joints.publish(rc.joint_state_msg(['gripper_aperture'], [0.03], h.now_ns()))
-    assert h.wait_for(lambda: h.node.K is not None and h.node.aperture == pytest.approx(0.03), 10.0)
+    assert h.wait_for(lambda: h.node.pipe.K is not None and h.node.pipe.aperture == pytest.approx(0.03), 10.0)
     t0, onsets = h.stream(1.6, impacts_s=(0.5, 1.1))
     assert h.wait_for(lambda: len(h.got['det']) >= 2 and len(h.got['mask']) >= 2, 30.0), h.diag_values()
     stamps = [rc.stamp_to_ns(m.header.stamp) for m, _ in h.got['det']]
@@ -195,16 +164,20 @@ def test_detects_sound_events_end_to_end(harness):
     assert float(v['model.p99_ms']) > 0          # latency is reported (speed lives in bench/)
 
 
-def test_no_model_keeps_running_with_error_diagnostics(tmp_path):
+def test_no_model_stays_unconfigured_with_error_diagnostics(tmp_path):
+    """A missing model fails configure: the node lives on, unconfigured, ERROR on /diagnostics,
+    subscribed to nothing; with model_path fixed, configure + activate over DDS bring it up."""
     h = Harness(62, {'model_path': str(tmp_path / 'missing.onnx')})
     try:
-        h.wait_connected()
-        h.pub_info.publish(rc.audio_info_msg(SR))
-        time.sleep(0.2)
-        h.stream(0.8, impacts_s=(0.3,), realtime=False)
-        assert h.wait_for(lambda: int(h.diag_values().get('dropped_events', 0)) >= 1, 15.0)
         v = h.diag_values()
         assert v['level'] == h.node.diag.ERROR and 'not found' in v['message']
-        assert v['backend'] == 'none' and not h.got['det']
+        assert v['backend'] == 'none' and v['lifecycle'] == 'unconfigured'
+        assert h.wait_for(lambda: (st := h.last_status()) is not None and st.level == st.ERROR)
+        assert h.lifecycle_state() == 'unconfigured'
+        assert h.pub_audio.get_subscription_count() == 0
+        h.node.set_parameters([Parameter('model_path', value=str(make_model(tmp_path / 'm.onnx')))])
+        assert h.change_state('configure') and h.change_state('activate')
+        assert h.lifecycle_state() == 'active' and h.diag_values()['level'] == h.node.diag.OK
+        assert h.wait_for(lambda: h.pub_audio.get_subscription_count() > 0)
     finally:
         h.close()

@@ -100,12 +100,11 @@ def test_bad_model_is_an_error_not_a_crash(ros_domain, model, tmp_path, damage, 
         target.with_suffix('.json').write_text(json.dumps(meta))
     h = Harness(72, {'model_path': str(target), 'backend': 'cpu'})
     try:
-        h.wait_connected()
         assert h.wait_for(lambda: (st := h.last_status()) is not None and st.level == st.ERROR)
         assert message in h.last_status().message
-        h.send_image()
-        h.pub_path.publish(tap_path_msg(1_767_225_600 * NS))
-        assert h.wait_for(lambda: errors(h).get('input_errors.no_model') == '1')
+        assert h.lifecycle_state() == 'unconfigured'           # alive, subscribed to nothing
+        assert h.pub_path.get_subscription_count() == 0
+        assert not h.change_state('activate')                  # nothing to activate
         assert h.node.context.ok() and not h.got['audio']
     finally:
         h.close()

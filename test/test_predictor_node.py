@@ -2,7 +2,6 @@
 planned path in, predicted audio (S16LE, stamped at the path start), AudioInfo (latched), contact
 markers and diagnostics out."""
 import os
-import threading
 import time
 
 import numpy as np
@@ -12,16 +11,14 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 rclpy = pytest.importorskip('rclpy')
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from nav_msgs.msg import Path as PathMsg  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from hearing_hands_ros import audio as A  # noqa: E402
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
 from hearing_hands_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
+from node_harness import NodeHarness  # noqa: E402
 
 NS = 1_000_000_000
 
@@ -32,41 +29,23 @@ def model(tmp_path_factory):
     return tiny_bundle(tmp_path_factory.mktemp('model') / 'contact_sound_predictor')
 
 
-class Harness:
-    """The predictor node + a 'planner' node publishing/receiving, spun by one executor thread."""
+class Harness(NodeHarness):
+    """The predictor node + a 'planner' node publishing/receiving (``node_harness.NodeHarness``)."""
 
     def __init__(self, domain_id: int, params: dict):
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain_id)
         from hearing_hands_ros.nodes.contact_sound_predictor import ContactSoundPredictor
-        self.node = ContactSoundPredictor(context=self.ctx, parameter_overrides=[
-            Parameter(k, value=v) for k, v in params.items()])
-        self.robot = rclpy.create_node('fake_planner', context=self.ctx)
+        super().__init__(domain_id, ContactSoundPredictor, params, peer='fake_planner')
+        self.robot = self.peer
         self.pub_img = self.robot.create_publisher(Image, 'image', SENSOR_QOS)
         self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
         self.pub_path = self.robot.create_publisher(PathMsg, 'planned_path', RELIABLE_QOS)
-        self.got = {'audio': [], 'info': [], 'markers': [], 'diag': []}
+        self.got = {'audio': [], 'info': [], 'markers': [], 'diag': self.diagnostics}
         self.robot.create_subscription(AudioDataStamped, 'predicted_audio',
                                        lambda m: self.got['audio'].append(m), 10)
         self.robot.create_subscription(AudioInfo, 'predicted_audio_info',
                                        lambda m: self.got['info'].append(m), LATCHED_QOS)
         self.robot.create_subscription(MarkerArray, 'predicted_contacts',
                                        lambda m: self.got['markers'].append(m), 10)
-        self.robot.create_subscription(DiagnosticArray, '/diagnostics',
-                                       lambda m: self.got['diag'].append(m), 10)
-        self.ex = MultiThreadedExecutor(num_threads=4, context=self.ctx)
-        self.ex.add_node(self.node)
-        self.ex.add_node(self.robot)
-        self.thread = threading.Thread(target=self.ex.spin, daemon=True)
-        self.thread.start()
-
-    def wait_for(self, cond, timeout=15.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if cond():
-                return True
-            time.sleep(0.02)
-        return False
 
     def wait_connected(self):
         assert self.wait_for(lambda: self.pub_path.get_subscription_count() > 0
@@ -75,20 +54,6 @@ class Harness:
     def send_image(self, t_ns=0):
         rgb = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
         self.pub_img.publish(rc.image_msg(rgb, t_ns))
-
-    def last_status(self):
-        for m in reversed(self.got['diag']):
-            for s in m.status:
-                if s.name.startswith('contact_sound_predictor'):
-                    return s
-        return None
-
-    def close(self):
-        self.ex.shutdown()
-        self.node.close()
-        self.node.destroy_node()
-        self.robot.destroy_node()
-        rclpy.shutdown(context=self.ctx)
 
 
 def tap_path_msg(start_ns, duration=1.2, n=25, frame='world'):

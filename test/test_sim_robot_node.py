@@ -14,7 +14,7 @@ from nav_msgs.msg import Path as PathMsg  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 
-from hearing_hands_ros.nodes.common import (AUDIO_QOS, LATCHED_QOS, RELIABLE_QOS,  # noqa: E402
+from hearing_hands_ros.nodes.common import (AUDIO_QOS, INFO_QOS, RELIABLE_QOS,  # noqa: E402
                                             SENSOR_QOS, Diagnostics, declare_params, percentiles)
 from hearing_hands_ros.ros_convert import stamp_to_ns  # noqa: E402
 
@@ -23,7 +23,7 @@ TOPICS = {  # topic -> (type, QoS a subscriber uses)
     '/wrist_camera/image_raw': (Image, SENSOR_QOS),
     '/wrist_camera/camera_info': (CameraInfo, SENSOR_QOS),
     '/audio/audio_stamped': (AudioDataStamped, AUDIO_QOS),
-    '/audio/audio_info': (AudioInfo, LATCHED_QOS),
+    '/audio/audio_info': (AudioInfo, INFO_QOS),
     '/gripper/pose': (PoseStamped, SENSOR_QOS),
     '/gripper/joint_states': (JointState, SENSOR_QOS),
     '/planned_path': (PathMsg, RELIABLE_QOS),
@@ -86,7 +86,7 @@ def test_sim_robot_publishes_contract_topics(ros):
     sim = ros.add(SimRobot(context=ros.context, cli_args=[
         '--ros-args', '--params-file', str(CONFIG), '-p', 'width:=32', '-p', 'height:=24',
         '-p', 'n_actions:=1', '-p', 'episodes:=1', '-p', 'speed:=0.0', '-p', 'start_delay:=0.5',
-        '-p', 'hardware_id:=test_arm']))
+        '-p', 'hardware_id:=test_arm', '-p', 'audio_info_period_s:=0.5']))
     assert _wait(lambda: sim.diag.values.get('state') == 'finished', 60), sim.diag.values
     assert _wait(lambda: all(got.values()), 5), {t: len(v) for t, v in got.items()}
 
@@ -118,9 +118,13 @@ def test_sim_robot_publishes_contract_topics(ros):
     keys = {kv.key for kv in statuses[-1].values}
     assert {'published.image', 'published.audio', 'state'} <= keys
 
-    # A subscriber that comes late still gets the latched AudioInfo.
+    # AudioInfo as audio_capture publishes it: reliable, volatile, depth 1, republished, so a
+    # subscriber that comes late gets it within a period.
+    (info_pub,) = probe.get_publishers_info_by_topic('/audio/audio_info')
+    assert info_pub.qos_profile.durability == INFO_QOS.durability
+    assert info_pub.qos_profile.reliability == INFO_QOS.reliability
     late = []
-    probe.create_subscription(AudioInfo, '/audio/audio_info', late.append, LATCHED_QOS)
+    probe.create_subscription(AudioInfo, '/audio/audio_info', late.append, INFO_QOS)
     assert _wait(lambda: late, 5) and late[0].sample_rate == 16000
 
 

@@ -1,16 +1,18 @@
 """Shared helpers for every hearing_hands_ros node: QoS profiles, parameters, diagnostics, main().
 
-Typical node (module-level ``PARAMS``: test_package checks config/<node>.yaml against it)::
+Typical model node (module-level ``PARAMS``: test_package checks config/<node>.yaml against it)::
 
     PARAMS = {'threshold': (0.5, 'Onset threshold (linear amplitude).')}
 
-    class MyNode(Node):
+    class MyNode(ModelNode):
         def __init__(self, **node_kwargs):
-            super().__init__('my_node', **node_kwargs)
-            self.p = declare_params(self, PARAMS)
-            self.diag = Diagnostics(self, hardware_id='wrist_mic')
-            ...
-            self.diag.report_input_error('bad_audio_info', 'AudioInfo says mp3; set format:=wave')
+            super().__init__('my_node', PARAMS, hardware_id='wrist_mic', **node_kwargs)
+            self.start()                  # configure + activate when `autostart` is true
+
+        def configure(self): ...          # load the model, create publishers
+        def activate(self): ...           # create subscriptions, start the worker
+        def deactivate(self): ...         # stop the worker (subscriptions are destroyed for you)
+        def cleanup(self): ...            # free the model
 
     def main(args=None):
         return run_node(MyNode, args)
@@ -27,9 +29,15 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
                        qos_profile_sensor_data)
+
+try:                                   # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:                    # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 # --- QoS profiles ----------------------------------------------------------------------------
 #: Best effort, volatile, keep last 5: cameras (usb_cam, realsense), poses, joint states.
@@ -38,6 +46,11 @@ SENSOR_QOS: QoSProfile = qos_profile_sensor_data
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE,
                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: Reliable + volatile, depth 1: info republished every few seconds, as ros-drivers
+#: ``audio_capture`` publishes ``audio_info`` (and ``sim_robot`` does).
+INFO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
 #: Reliable, volatile, depth 10: commands and plans (nav_msgs/Path).
 RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
                           reliability=ReliabilityPolicy.RELIABLE,
@@ -46,6 +59,21 @@ RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
+
+
+def subscribe_info(node: Node, msg_type, topic: str, callback, callback_group=None) -> list:
+    """Subscribe a slow "info" topic (AudioInfo) from latched *and* from volatile publishers.
+
+    Under DDS rules a transient-local subscription does not match a volatile publisher (the
+    ``audio_capture`` driver), and a volatile one never receives a latched publisher's message
+    sent before it joined. So both are created, on the same callback: a latched publisher's
+    message may arrive twice, which an info callback must take in its stride. The
+    incompatible-QoS event of the pair's unmatched half is expected and silenced.
+    """
+    quiet = SubscriptionEventCallbacks(incompatible_qos=lambda _event: None)
+    return [node.create_subscription(msg_type, topic, callback, qos, callback_group=callback_group,
+                                     event_callbacks=quiet)
+            for qos in (LATCHED_QOS, INFO_QOS)]
 
 
 # --- Parameters ------------------------------------------------------------------------------
@@ -162,6 +190,141 @@ def percentiles(series, qs=(50, 90, 99)) -> dict[str, float]:
     out = {f'p{q}': data[min(len(data) - 1, int(round(q / 100 * (len(data) - 1))))] for q in qs}
     out['max'] = data[-1]
     return out
+
+
+# --- Lifecycle --------------------------------------------------------------------------------
+AUTOSTART = {'autostart': (True, 'Configure and activate at start (false: wait for `ros2 lifecycle '
+                                 'set <node> configure`, then `activate`).')}
+
+
+class ModelNode(LifecycleNode):
+    """A lifecycle node that holds a model (the ROS convention, as in ros2/demos lifecycle_py).
+
+    * configure: read the parameters, load the model, create the publishers (``configure``);
+      a model that does not load fails the transition: the node stays unconfigured, alive, with
+      ERROR on ``/diagnostics``, and can be configured again once ``model_path`` is fixed;
+    * activate: create the subscriptions and start inference (``activate``);
+    * deactivate: destroy the subscriptions (done here), stop inference (``deactivate``);
+    * cleanup: free the model and the publishers (``cleanup``);
+    * shutdown: from any state, whatever of the above is still held.
+
+    ``/diagnostics`` is published in every state and names the state (``lifecycle``).
+    ``autostart`` (default true) runs configure + activate from ``start()``.
+    """
+
+    def __init__(self, name: str, params: Mapping[str, tuple[Any, str]], hardware_id: str = '',
+                 **node_kwargs):
+        super().__init__(name, **node_kwargs)
+        self._param_spec = {**AUTOSTART, **params}
+        self.p = declare_params(self, self._param_spec)
+        self.diag = Diagnostics(self, hardware_id=hardware_id)
+        self.lifecycle_state = 'unconfigured'
+        self.diag.set_value('lifecycle', self.lifecycle_state)
+        self._own_subscriptions: list = []
+        self._own_publishers: list = []
+
+    # -- what a node implements ---------------------------------------------------------------
+    def configure(self) -> None:
+        """Load the model and create the publishers; raise ``ModelError`` if it cannot load."""
+
+    def activate(self) -> None:
+        """Create the subscriptions (with ``subscribe``) and start inference."""
+
+    def deactivate(self) -> None:
+        """Stop inference (the subscriptions are already gone)."""
+
+    def cleanup(self) -> None:
+        """Free the model and what ``configure`` made (publishers from ``publisher`` are
+        destroyed for you)."""
+
+    # -- helpers --------------------------------------------------------------------------------
+    def subscribe(self, *args, **kwargs):
+        """``create_subscription`` that ``deactivate`` undoes."""
+        sub = self.create_subscription(*args, **kwargs)
+        self._own_subscriptions.append(sub)
+        return sub
+
+    def subscribe_info(self, msg_type, topic: str, callback, callback_group=None) -> None:
+        """``subscribe_info`` (latched + volatile) that ``deactivate`` undoes."""
+        self._own_subscriptions += subscribe_info(self, msg_type, topic, callback, callback_group)
+
+    def publisher(self, msg_type, topic: str, qos):
+        """A lifecycle publisher (it sends only while active) that ``cleanup`` destroys."""
+        pub = self.create_lifecycle_publisher(msg_type, topic, qos)
+        self._own_publishers.append(pub)
+        return pub
+
+    def start(self) -> None:
+        """Configure and activate now when ``autostart`` is true (end of a node's ``__init__``)."""
+        if self.p.autostart and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    # -- transitions ----------------------------------------------------------------------------
+    def _state(self, label: str) -> TransitionCallbackReturn:
+        self.lifecycle_state = label
+        self.diag.set_value('lifecycle', label)
+        self.get_logger().info(f'lifecycle: {label}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from hearing_hands_ros.runtime import ModelError
+        self.p = types.SimpleNamespace(**{n.replace('.', '_'): self.get_parameter(n).value
+                                          for n in self._param_spec})
+        try:
+            self.configure()
+        except (ModelError, ValueError, OSError) as e:
+            self._release()
+            self.diag.set_value('backend', 'none')
+            self.diag.set_status(Diagnostics.ERROR, f'model not loaded: {e}')
+            self.get_logger().error(f'model not loaded: {e}; the node stays unconfigured (fix '
+                                    'model_path, then `ros2 lifecycle set` configure)')
+            return TransitionCallbackReturn.FAILURE
+        self.diag.set_status(None)
+        return self._state('inactive')
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        super().on_activate(state)                # activates the lifecycle publishers
+        self.activate()
+        return self._state('active')
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        self.deactivate()
+        super().on_deactivate(state)
+        return self._state('inactive')
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return self._state('unconfigured')
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._own_subscriptions:
+            self._unsubscribe()
+            self.deactivate()
+        self._release()
+        return self._state('finalized')
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.on_shutdown(state)
+        self.diag.set_status(Diagnostics.ERROR, 'a lifecycle transition raised; see the log')
+        return self._state('unconfigured')
+
+    def _unsubscribe(self) -> None:
+        for sub in self._own_subscriptions:
+            self.destroy_subscription(sub)
+        self._own_subscriptions = []
+
+    def _release(self) -> None:
+        self.cleanup()
+        for pub in self._own_publishers:
+            self.destroy_lifecycle_publisher(pub)
+        self._own_publishers = []
+
+    def close(self) -> None:
+        """Stop whatever still runs (``run_node`` calls this before destroying the node)."""
+        if self._own_subscriptions:
+            self._unsubscribe()
+            self.deactivate()
 
 
 # --- main() ----------------------------------------------------------------------------------

@@ -8,7 +8,11 @@ path's first pose time), ``predicted_audio_info`` (AudioInfo, transient local),
 ``predicted_contacts`` (MarkerArray: one sphere per predicted contact at the planned TCP position,
 sized and coloured by loudness) and ``/diagnostics``. Inference runs on a worker thread through
 :class:`hearing_hands_ros.planner.Planner` (ONNX Runtime: CUDA when present, else CPU; or torch).
-Bad paths, a missing image or a missing model are reported (log + diagnostics) and skipped.
+Bad paths or a missing image are reported (log + diagnostics) and skipped.
+
+A lifecycle node: the model loads on configure (a model that does not load leaves it unconfigured,
+with ERROR on ``/diagnostics``), paths are taken while active, cleanup frees the model;
+``autostart`` (default true) configures and activates it at start.
 """
 from __future__ import annotations
 
@@ -21,20 +25,19 @@ import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.images import ImageError, image_to_rgb
-from hearing_hands_ros.nodes.common import (LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS, Diagnostics,
-                                            declare_params, run_node)
-from hearing_hands_ros.runtime import ModelError
+from hearing_hands_ros.nodes.common import (AUTOSTART, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS,
+                                            ModelNode, run_node)
 
 NS = 1_000_000_000
 
 PARAMS = {
+    **AUTOSTART,
     'model_path': ('', 'Predictor bundle (.onnx + .json); empty = the shipped default model.'),
     'backend': ('auto', 'auto | cuda | tensorrt | cpu (ONNX Runtime) | torch.'),
     'threads': (2, 'CPU threads for inference (0 = runtime default).'),
@@ -52,11 +55,11 @@ PARAMS = {
 }
 
 
-class ContactSoundPredictor(Node):
+class ContactSoundPredictor(ModelNode):
+    """Lifecycle shell around :class:`hearing_hands_ros.planner.Planner` (module docstring)."""
+
     def __init__(self, **kwargs):
-        super().__init__('contact_sound_predictor', **kwargs)
-        self.p = declare_params(self, PARAMS)
-        self.diag = Diagnostics(self, hardware_id='wrist_camera')
+        super().__init__('contact_sound_predictor', PARAMS, 'wrist_camera', **kwargs)
         self.planner = None
         self._lock = threading.Lock()
         self._image: tuple[int, np.ndarray] | None = None
@@ -64,44 +67,60 @@ class ContactSoundPredictor(Node):
         self._aperture: float = float(self.p.aperture)
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
         self._stop = threading.Event()
-        self.pub_audio = self.create_publisher(AudioDataStamped, 'predicted_audio', 10)
-        self.pub_info = self.create_publisher(AudioInfo, 'predicted_audio_info', LATCHED_QOS)
-        self.pub_contacts = self.create_publisher(MarkerArray, 'predicted_contacts', 10)
-        self._load_model()
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(PathMsg, 'planned_path', self.on_path, RELIABLE_QOS, callback_group=group)
-        self.create_subscription(Image, 'image', self.on_image, SENSOR_QOS,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
-        self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
-        self.create_subscription(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
+        self.worker: threading.Thread | None = None
         for key in ('paths', 'predictions', 'dropped_paths', 'paths_out_of_view'):
             self.diag.count(key, 0)
+        self.start()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def configure(self) -> None:
+        """Load the predictor (the planner API); create the publishers."""
+        from hearing_hands_ros.planner import Planner, default_model_path
+        path = self.p.model_path or str(default_model_path())
+        self.planner = Planner(path, backend=self.p.backend, steps=int(self.p.steps) or None,
+                               guidance=float(self.p.guidance) or None, threads=int(self.p.threads),
+                               temperature=None if float(self.p.temperature) < 0
+                               else float(self.p.temperature))
+        self.max_duration = min(float(self.p.max_path_duration), self.planner.max_path_duration)
+        self._aperture = float(self.p.aperture)
+        self._jobs = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
+        self.pub_audio = self.publisher(AudioDataStamped, 'predicted_audio', 10)
+        self.pub_info = self.publisher(AudioInfo, 'predicted_audio_info', LATCHED_QOS)
+        self.pub_contacts = self.publisher(MarkerArray, 'predicted_contacts', 10)
+        self.diag.set_value('backend', self.planner.backend)
+        self.diag.set_value('model', str(self.planner.bundle.path))
+        self.diag.set_value('steps', self.planner.steps)
+        self.diag.set_value('network_evaluations', self.planner.network_evaluations)
+        self.get_logger().info(f'model {self.planner.bundle.path} on {self.planner.backend}, '
+                               f'{self.planner.steps} step(s), guidance {self.planner.guidance:g}, '
+                               f'temperature {self.planner.temperature:g}')
+
+    def activate(self) -> None:
+        """Announce the audio format, subscribe, start the inference thread."""
+        self.pub_info.publish(rc.audio_info_msg(self.planner.sample_rate))
+        group = MutuallyExclusiveCallbackGroup()
+        self.subscribe(PathMsg, 'planned_path', self.on_path, RELIABLE_QOS, callback_group=group)
+        self.subscribe(Image, 'image', self.on_image, SENSOR_QOS,
+                       callback_group=MutuallyExclusiveCallbackGroup())
+        self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
+        self.subscribe(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
+        self._stop.clear()
         self.worker = threading.Thread(target=self._work, name='predictor_inference', daemon=True)
         self.worker.start()
 
-    # --- model ----------------------------------------------------------------------------
-    def _load_model(self) -> None:
-        from hearing_hands_ros.planner import Planner, default_model_path
-        path = self.p.model_path or str(default_model_path())
-        try:
-            self.planner = Planner(path, backend=self.p.backend, steps=int(self.p.steps) or None,
-                                   guidance=float(self.p.guidance) or None, threads=int(self.p.threads),
-                                   temperature=None if float(self.p.temperature) < 0
-                                   else float(self.p.temperature))
-            self.max_duration = min(float(self.p.max_path_duration), self.planner.max_path_duration)
-            self.pub_info.publish(rc.audio_info_msg(self.planner.sample_rate))
-            self.diag.set_value('backend', self.planner.backend)
-            self.diag.set_value('model', str(self.planner.bundle.path))
-            self.diag.set_value('steps', self.planner.steps)
-            self.diag.set_value('network_evaluations', self.planner.network_evaluations)
-            self.get_logger().info(f'model {self.planner.bundle.path} on {self.planner.backend}, '
-                                   f'{self.planner.steps} step(s), guidance {self.planner.guidance:g}, '
-                                   f'temperature {self.planner.temperature:g}')
-        except (ModelError, ValueError, OSError) as e:
-            self.planner = None
-            self.diag.set_value('backend', 'none')
-            self.diag.set_status(Diagnostics.ERROR, f'model not loaded: {e}')
-            self.get_logger().error(f'model not loaded: {e}; the node runs but predicts nothing')
+    def deactivate(self) -> None:
+        """Stop the inference thread; paths still queued are dropped."""
+        self._stop.set()
+        if self.worker is not None and self.worker.is_alive():
+            self.worker.join(timeout=5.0)
+        self.worker = None
+        while not self._jobs.empty():
+            self._jobs.get_nowait()
+            self.diag.count('dropped_paths')
+
+    def cleanup(self) -> None:
+        """Free the model."""
+        self.planner = None
 
     # --- inputs ---------------------------------------------------------------------------
     def on_image(self, msg: Image) -> None:
@@ -135,14 +154,9 @@ class ContactSoundPredictor(Node):
                                             origin_ns=int(times[0]) if len(times) else 0)
         start_ns = int(times[0]) if len(times) else 0
         try:
-            if self.planner is None:
-                raise ModelError('no model loaded (see the error at start-up); path skipped')
             traj = tr.validate(traj, self.planner.frame_id, self.max_duration)
         except tr.TrajectoryError as e:
             self.diag.report_input_error('bad_path', f'{e}; path skipped')
-            return
-        except ModelError as e:
-            self.diag.report_input_error('no_model', str(e))
             return
         try:
             self._jobs.put_nowait((start_ns, frame, traj, time.perf_counter()))
@@ -221,14 +235,11 @@ class ContactSoundPredictor(Node):
         except (OSError, RuntimeError) as e:
             self.diag.report_input_error('wav_output', f'cannot write WAV: {e}')
 
-    def close(self) -> None:
-        self._stop.set()
-        self.worker.join(timeout=2.0)
 
-
-def main(args=None):
+def main(args=None) -> int:
+    """Entry point of ``ros2 run hearing_hands_ros contact_sound_predictor``."""
     return run_node(ContactSoundPredictor, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

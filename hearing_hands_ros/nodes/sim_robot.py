@@ -9,7 +9,8 @@ topic                          type                                QoS
 ``wrist_camera/image_raw``     sensor_msgs/Image (rgb8)            sensor data (like usb_cam)
 ``wrist_camera/camera_info``   sensor_msgs/CameraInfo              sensor data
 ``audio/audio_stamped``        audio_common_msgs/AudioDataStamped  reliable, depth 100
-``audio/audio_info``           audio_common_msgs/AudioInfo         reliable, transient local
+``audio/audio_info``           audio_common_msgs/AudioInfo         reliable, volatile, depth 1,
+                                                                   republished (like audio_capture)
 ``gripper/pose``               geometry_msgs/PoseStamped           sensor data
 ``gripper/joint_states``       sensor_msgs/JointState              sensor data
 ``planned_path``               nav_msgs/Path                       reliable
@@ -34,7 +35,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from hearing_hands_ros import ros_convert as rc
-from hearing_hands_ros.nodes.common import (AUDIO_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS,
+from hearing_hands_ros.nodes.common import (AUDIO_QOS, INFO_QOS, RELIABLE_QOS, SENSOR_QOS,
                                             Diagnostics, declare_params, run_node)
 
 #: name -> (default, description); config/sim_robot.yaml sets the same names.
@@ -58,6 +59,9 @@ PARAMS = {
     'camera_frame_id': ('wrist_camera_optical', 'Optical frame of the wrist camera.'),
     'mic_frame_id': ('wrist_mic', 'Frame of the wrist microphone.'),
     'hardware_id': ('sim_robot', 'hardware_id reported on /diagnostics.'),
+    'audio_info_period_s': (5.0, 'Republish audio/audio_info this often [s] (reliable, volatile, '
+                                 'depth 1, as audio_capture does; also at each episode start); '
+                                 '0 = only at episode starts.'),
 }
 
 
@@ -73,17 +77,22 @@ class SimRobot(Node):
             'camera_info': self.create_publisher(CameraInfo, 'wrist_camera/camera_info',
                                                  SENSOR_QOS),
             'audio': self.create_publisher(AudioDataStamped, 'audio/audio_stamped', AUDIO_QOS),
-            'audio_info': self.create_publisher(AudioInfo, 'audio/audio_info', LATCHED_QOS),
+            'audio_info': self.create_publisher(AudioInfo, 'audio/audio_info', INFO_QOS),
             'pose': self.create_publisher(PoseStamped, 'gripper/pose', SENSOR_QOS),
             'joint_states': self.create_publisher(JointState, 'gripper/joint_states', SENSOR_QOS),
             'path': self.create_publisher(Path, 'planned_path', RELIABLE_QOS),
         }
         self.diag = Diagnostics(self, hardware_id=self.p.hardware_id)
         self.diag.set_value('state', 'starting')
+        if self.p.audio_info_period_s > 0:     # as audio_capture: volatile, republished
+            self.create_timer(self.p.audio_info_period_s, self._publish_audio_info)
         self.done_future = Future()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._play, name='sim_robot', daemon=True)
         self._thread.start()
+
+    def _publish_audio_info(self) -> None:
+        self.pub['audio_info'].publish(rc.audio_info_msg(self.p.sample_rate))
 
     def _check_params(self) -> None:
         p = self.p
@@ -115,10 +124,11 @@ class SimRobot(Node):
         episode = 0
         try:
             from hearing_hands_ros.sim.world import SoundWorld
-            self.pub['audio_info'].publish(rc.audio_info_msg(self.p.sample_rate))
+            self._publish_audio_info()
             self._stop.wait(self.p.start_delay)
             while not self._stop.is_set() and (self.p.episodes == 0 or episode < self.p.episodes):
                 self.diag.set_value('state', f'building episode {episode}')
+                self._publish_audio_info()         # also for subscribers that joined late
                 self._play_episode(SoundWorld(self._config(episode)), episode)
                 if self._stop.is_set():
                     return
