@@ -36,6 +36,11 @@ class AudioFormatError(ValueError):
     """The audio stream's format is not supported or the data does not fit it."""
 
 
+#: Sample rates and channel counts a microphone stream can have (others are refused).
+SAMPLE_RATE_RANGE = (1000, 768000)
+MAX_CHANNELS = 64
+
+
 @dataclass(frozen=True)
 class AudioFormat:
     """PCM stream layout, as in ``audio_common_msgs/AudioInfo``."""
@@ -55,10 +60,13 @@ class AudioFormat:
             raise AudioFormatError(
                 f'unsupported audio sample_format {self.sample_format!r}; supported: '
                 f'{", ".join(SAMPLE_FORMATS)} (interleaved little-endian PCM); or ' + _SET_WAVE)
-        if int(self.channels) <= 0:
-            raise AudioFormatError(f'audio channels must be >= 1, got {self.channels}')
-        if int(self.sample_rate) <= 0:
-            raise AudioFormatError(f'audio sample_rate must be > 0 Hz, got {self.sample_rate}')
+        if not 1 <= int(self.channels) <= MAX_CHANNELS:
+            raise AudioFormatError(f'audio channels must be in [1, {MAX_CHANNELS}], got '
+                                   f'{self.channels}')
+        if not SAMPLE_RATE_RANGE[0] <= int(self.sample_rate) <= SAMPLE_RATE_RANGE[1]:
+            # resampling a chunk of an absurd rate would take the node's memory and time
+            raise AudioFormatError(f'audio sample_rate must be in [{SAMPLE_RATE_RANGE[0]}, '
+                                   f'{SAMPLE_RATE_RANGE[1]}] Hz, got {self.sample_rate}')
         object.__setattr__(self, 'sample_format', fmt)
         object.__setattr__(self, 'coding_format', coding or 'wave')
         object.__setattr__(self, 'channels', int(self.channels))

@@ -47,6 +47,14 @@ def test_format_errors():
         AudioFormat(channels=0)
     with pytest.raises(AudioFormatError, match='sample_rate'):
         AudioFormat(sample_rate=0)
+    # found by bench/fuzz_nodes.py: resampling a chunk declared at 1 Hz (or 4 GHz) to 16 kHz
+    # took the detector 11 GB and stalled it; such rates and channel counts are refused
+    for rate in (1, 999, 768001, 2 ** 32 - 1):
+        with pytest.raises(AudioFormatError, match='sample_rate'):
+            AudioFormat(sample_rate=rate)
+    with pytest.raises(AudioFormatError, match='channels'):
+        AudioFormat(channels=255)
+    assert AudioFormat(channels=64, sample_rate=1000).sample_rate == 1000
     with pytest.raises(AudioFormatError, match='whole number of frames'):
         A.decode(b'\x00' * 7, AudioFormat(2, 16000))
     f = AudioFormat.from_info(type('Info', (), dict(channels=2, sample_rate=48000, sample_format='s32le',
