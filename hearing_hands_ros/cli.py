@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from hearing_hands_ros.errors import UserError
+
 PROG = 'hearing-hands'
 
 #: name -> (object providing add_arguments(parser) and run(args), one-line help).
@@ -52,16 +54,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
 #: Exception types that are the user's to fix (bad files, bad formats): one line, exit 2.
 #: Given as 'module:Class'; only modules already imported are looked at.
 USER_ERRORS = [
-    'hearing_hands_ros.cli:UserError',
+    'hearing_hands_ros.errors:UserError',
     'hearing_hands_ros.audio:AudioFormatError',
     'hearing_hands_ros.images:ImageError',
     'hearing_hands_ros.trajectory:TrajectoryError',
-    'hearing_hands_ros.runtime:ModelError',
+    'hearing_hands_ros.errors:ModelError',
 ]
-
-
-class UserError(Exception):
-    """A mistake the user can fix (bad argument, existing output...): one line, exit code 2."""
 
 
 def _user_error_types() -> tuple[type, ...]:
