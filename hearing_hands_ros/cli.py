@@ -381,7 +381,7 @@ class Demo:
         model = model_path('sounding_object_detector.onnx')
         if not model.is_file():
             return [f'skipped: no shipped detector model at {model}']
-        from hearing_hands_ros.eval.detector import demo_live
+        from hearing_hands_ros.demo import demo_live
         return [f'wrote {p}' for p in demo_live(args.out / 'detector', model, seed=args.seed)]
 
     @staticmethod
@@ -391,7 +391,7 @@ class Demo:
         model = default_model_path()
         if not model.is_file():
             return [f'skipped: no shipped predictor model at {model}']
-        from hearing_hands_ros.eval.predictor import demo_side_by_side
+        from hearing_hands_ros.demo import demo_side_by_side
         files = demo_side_by_side(bags, args.out / 'predictor', model)
         return [f'wrote {len(files)} files (spectrograms + WAVs) to {args.out / "predictor"}']
 
