@@ -180,6 +180,14 @@ def test_graph_sees_imports_the_package_is_known_to_make():
     assert (f'{PKG}.report', f'{PKG}.audio') in pairs                     # from pkg import audio
 
 
+def test_shared_errors_have_one_home():
+    """cli.UserError and runtime.ModelError are the classes of errors, not copies."""
+    from hearing_hands_ros import cli, errors, runtime
+    assert cli.UserError is errors.UserError and runtime.ModelError is errors.ModelError
+    assert 'hearing_hands_ros.errors:UserError' in cli.USER_ERRORS
+    assert 'hearing_hands_ros.errors:ModelError' in cli.USER_ERRORS
+
+
 # --- the checker itself, on a made-up package ---------------------------------------------------
 def _write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
