@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from hearing_hands_ros.errors import UserError
+
 PROG = 'hearing-hands'
 
 #: name -> (object providing add_arguments(parser) and run(args), one-line help).
@@ -52,16 +54,12 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
 #: Exception types that are the user's to fix (bad files, bad formats): one line, exit 2.
 #: Given as 'module:Class'; only modules already imported are looked at.
 USER_ERRORS = [
-    'hearing_hands_ros.cli:UserError',
+    'hearing_hands_ros.errors:UserError',
     'hearing_hands_ros.audio:AudioFormatError',
     'hearing_hands_ros.images:ImageError',
     'hearing_hands_ros.trajectory:TrajectoryError',
-    'hearing_hands_ros.runtime:ModelError',
+    'hearing_hands_ros.errors:ModelError',
 ]
-
-
-class UserError(Exception):
-    """A mistake the user can fix (bad argument, existing output...): one line, exit code 2."""
 
 
 def _user_error_types() -> tuple[type, ...]:
@@ -383,7 +381,7 @@ class Demo:
         model = model_path('sounding_object_detector.onnx')
         if not model.is_file():
             return [f'skipped: no shipped detector model at {model}']
-        from hearing_hands_ros.eval.detector import demo_live
+        from hearing_hands_ros.demo import demo_live
         return [f'wrote {p}' for p in demo_live(args.out / 'detector', model, seed=args.seed)]
 
     @staticmethod
@@ -393,7 +391,7 @@ class Demo:
         model = default_model_path()
         if not model.is_file():
             return [f'skipped: no shipped predictor model at {model}']
-        from hearing_hands_ros.eval.predictor import demo_side_by_side
+        from hearing_hands_ros.demo import demo_side_by_side
         files = demo_side_by_side(bags, args.out / 'predictor', model)
         return [f'wrote {len(files)} files (spectrograms + WAVs) to {args.out / "predictor"}']
 

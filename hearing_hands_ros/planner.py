@@ -24,10 +24,11 @@ import numpy as np
 
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import detect_onsets
+from hearing_hands_ros.errors import ModelError
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
 from hearing_hands_ros.paths import model_path
-from hearing_hands_ros.runtime import ModelError, load_bundle
+from hearing_hands_ros.runtime import load_bundle
 
 MODEL_NAME = 'contact_sound_predictor'
 
@@ -110,7 +111,7 @@ def torch_backend(pt_path: Path, meta: dict):
     """``runtime.load_bundle(backend='torch')`` loader: the run checkpoint beside the bundle."""
     import torch
 
-    from hearing_hands_ros.train.predictor import load_run
+    from hearing_hands_ros.models.predictor_run import load_run
     nets = load_run(pt_path)
     net = nets.get('student') or nets.get('teacher')
     voc = nets.get('vocoder')

@@ -22,6 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hearing_hands_ros.errors import ModelError
+
 FORMAT_VERSION = 1
 BACKENDS = ('auto', 'cuda', 'tensorrt', 'cpu', 'torch')
 _PROVIDERS = {
@@ -29,10 +31,6 @@ _PROVIDERS = {
     'cuda': 'CUDAExecutionProvider',
     'cpu': 'CPUExecutionProvider',
 }
-
-
-class ModelError(RuntimeError):
-    """A model file is missing, corrupt, or does not match what its user expects."""
 
 
 def bundle_paths(path: str | Path) -> tuple[Path, Path]:

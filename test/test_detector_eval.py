@@ -1,7 +1,8 @@
 """Detector evaluation helpers: geometry baselines and the live demo on real nodes."""
 import numpy as np
 
-from hearing_hands_ros.eval.detector import demo_live, nearest_gripper, paired_difference, score_events
+from hearing_hands_ros.demo import demo_live
+from hearing_hands_ros.eval.detector import nearest_gripper, paired_difference, score_events
 from hearing_hands_ros.sim.scene import GRIPPER_LABEL
 
 

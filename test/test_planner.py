@@ -148,7 +148,7 @@ def test_guidance_rescale_from_the_metadata_matches_the_torch_sampler(bundle, tm
     import torch
 
     from hearing_hands_ros.models import flow
-    from hearing_hands_ros.train.predictor import load_run
+    from hearing_hands_ros.models.predictor_run import load_run
     meta = json.loads(bundle.with_suffix('.json').read_text())
     assert meta['guidance_rescale'] == 0.0
     target = tmp_path / 'rescaled'

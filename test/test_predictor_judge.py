@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from hearing_hands_ros.eval.predictor import (contact_accuracy, fit_contact_judge, judge_contacts,
-                                              target_contact_time)
+from hearing_hands_ros.eval.contact_judge import (contact_accuracy, fit_contact_judge, judge_contacts,
+                                                  target_contact_time)
 
 SR = 16000
 

@@ -85,7 +85,7 @@ def test_train_export_predict(bags, tmp_path):
     # student equal to the run's teacher (not to the previous student)
     import torch
 
-    from hearing_hands_ros.train.predictor import load_run
+    from hearing_hands_ros.models.predictor_run import load_run
     before = load_run(run / 'predictor.pt')
     assert main(['train', 'predictor', '--data', str(bags), '--out', str(run), '--holdout-combos', '',
                  '--stages', 'reflow', '--reflow-steps', '0', '--reflow-pairs', '2',

@@ -16,12 +16,12 @@ import sys
 import numpy as np
 import torch
 
-from hearing_hands_ros.audio import log_mel
+from hearing_hands_ros.audio import log_mel, stft_mag
 from hearing_hands_ros.data import predictor_dataset as D
-from hearing_hands_ros.eval import predictor as E
+from hearing_hands_ros.eval import predictor_metrics as E
 from hearing_hands_ros.models import flow
-from hearing_hands_ros.models.predictor import bind
-from hearing_hands_ros.train.predictor import load_run, regression_predict
+from hearing_hands_ros.models.predictor import bind, regression_predict
+from hearing_hands_ros.models.predictor_run import load_run
 
 sys.path.insert(0, 'docs/probes')
 from predictor_sampler_probe import (episode_bootstrap, meta_rows, score,  # noqa: E402
@@ -64,7 +64,7 @@ def main(setname, out, run, k):
         for s in range(k):
             rows[s].append(E.window_metrics(xs[s], real, data.meta[i]['contacts'], cfg.sample_rate))
             audio[s].append(xs[s])
-        stft = [E.stft_mag(x, 512, 128) for x in xs]
+        stft = [stft_mag(x, 512, 128) for x in xs]
         for kk in sorted({2, 4, k} & set(range(2, k + 1))):
             picks.setdefault(f'mbr_stft_k{kk}', []).append(mbr_pick(stft[:kk]))
             picks.setdefault(f'mbr_mel_k{kk}', []).append(mbr_pick(mags[:kk]))

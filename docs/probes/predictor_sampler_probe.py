@@ -25,10 +25,10 @@ import torch
 
 from hearing_hands_ros.audio import log_mel
 from hearing_hands_ros.data import predictor_dataset as D
-from hearing_hands_ros.eval import predictor as E
+from hearing_hands_ros.eval import predictor_metrics as E
 from hearing_hands_ros.models import flow
-from hearing_hands_ros.models.predictor import bind
-from hearing_hands_ros.train.predictor import load_run, regression_predict
+from hearing_hands_ros.models.predictor import bind, regression_predict
+from hearing_hands_ros.models.predictor_run import load_run
 
 TRAIN_P = ['data/sim/train', 'data/sim/train_amb', 'data/sim/train_more']
 

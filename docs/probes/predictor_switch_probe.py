@@ -17,10 +17,10 @@ import torch
 
 from hearing_hands_ros.audio import log_mel
 from hearing_hands_ros.data import predictor_dataset as D
-from hearing_hands_ros.eval import predictor as E
+from hearing_hands_ros.eval import predictor_metrics as E
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models.predictor import bind
-from hearing_hands_ros.train.predictor import load_run
+from hearing_hands_ros.models.predictor_run import load_run
 
 sys.path.insert(0, 'docs/probes')
 from predictor_sampler_probe import meta_rows, score, summary_line, window_set  # noqa: E402

@@ -5,27 +5,14 @@
 Methods (one JSON entry each, same windows): ``model`` (the exported bundle at its default step
 count, through ONNX Runtime like the node), ``model_25step_cfg`` (the flow teacher, 25 Euler steps,
 CFG 4.5: the Hearing Hands recipe), ``regression`` (same network trained by direct regression),
-``retrieval`` (the training clip whose trajectory features are nearest). Metrics, per window over
-its valid frames, averaged:
+``retrieval`` (the training clip whose trajectory features are nearest); with ``--second-take``
+also ``second_take``, a second recording of the same motions. The metrics of each, per window over
+its valid frames, averaged: ``eval/predictor_metrics.py`` (distances, onsets, loudness, the judge's
+material and action accuracy) and ``eval/contact_judge.py`` (``material_accuracy_contact``).
 
-``stft_distance``      mean squared difference of magnitude STFTs (n_fft 512, hop 128), as the
-                       "STFT distance" of RegNet / Hearing Hands / 2.5D-sound (which use the
-                       complex STFT; magnitudes here, since phase of a generated sound is arbitrary)
-``envelope_distance``  RMS difference of the Hilbert envelopes (|analytic signal|) of the two
-                       waveforms, each smoothed over 5 ms (ENV of Morgado et al. 2018)
-``onset_f1``           F1 of onsets (``audio.detect_onsets``) of the generated audio against the
-                       ground-truth contacts (gripper contacts and impacts), +-25 ms, one-to-one
-``onset_error_ms``     median |time error| of matched onsets
-``material_accuracy``  the judge (a classifier trained only on real recorded audio) names the
-                       target object's material from the generated audio
-``material_accuracy_contact``  a second judge: the per-contact sound classifier
-                       (``eval/sound_classifier.py``: ring-out features, level-invariant) fitted on
-                       the training windows' recorded contacts names the material of the sound
-                       at the target's first ground-truth contact (the generated onset nearest to
-                       it within 100 ms, else that time)
-``action_accuracy``    same for the action type
-``loudness_error_db``  |peak 10 ms RMS level (dBFS) generated - real|
-``network_evaluations``  network calls per clip
+Modules: ``predictor_metrics`` (metrics and their definitions), ``contact_judge`` (the second
+judge), ``predictor_baselines`` (retrieval and the run's torch nets), ``predictor_figures`` (the
+spectrogram pictures); this one parses the arguments, runs the methods and writes JSON and table.
 """
 from __future__ import annotations
 
@@ -36,311 +23,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from scipy.signal import hilbert
-from torch import nn
 
-from hearing_hands_ros.audio import detect_onsets, log_mel, stft_mag
-from hearing_hands_ros.planner import peak_level_db
+from hearing_hands_ros.audio import log_mel
+from hearing_hands_ros.errors import UserError
+from hearing_hands_ros.eval.contact_judge import contact_accuracy, fit_contact_judge, judge_contacts
+from hearing_hands_ros.eval.predictor_baselines import regress_torch, retrieve, sample_torch
+from hearing_hands_ros.eval.predictor_figures import spectrogram_figure
+from hearing_hands_ros.eval.predictor_metrics import DEFINITIONS, aggregate, window_metrics
 
 HELP = 'evaluate the contact-sound predictor on held-out episodes against baselines'
 METRICS = ('stft_distance', 'envelope_distance', 'onset_f1', 'onset_error_ms',
            'material_accuracy', 'material_accuracy_contact', 'action_accuracy',
            'loudness_error_db', 'network_evaluations')
-TOL_S = 0.025
 
 
-# --- the judge --------------------------------------------------------------------------------
-class AudioJudge(nn.Module):
-    """Log-mel (B, M, T) + mask (B, T) -> material and action logits. Conv2d stack over the
-    spectrogram, masked mean+max pooling over time."""
-
-    def __init__(self, n_mels: int = 64, materials=(), actions=(), width: int = 24):
-        super().__init__()
-        self.config = dict(n_mels=n_mels, materials=list(materials), actions=list(actions), width=width)
-        w = width
-        self.conv = nn.Sequential(nn.Conv2d(1, w, 3, stride=2, padding=1), nn.GELU(),
-                                  nn.Conv2d(w, w, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
-                                  nn.Conv2d(w, 2 * w, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)))
-        self.proj = nn.Linear(2 * w * (n_mels // 8), 128)
-        self.material = nn.Linear(256, max(1, len(materials)))
-        self.action = nn.Linear(256, max(1, len(actions)))
-
-    def forward(self, mel, mask):
-        h = self.conv(((mel + 10.0) / 4.0)[:, None])                       # (B, C, M/8, T/2)
-        mask = mask[:, ::2]
-        h = F.gelu(self.proj(h.flatten(1, 2).transpose(1, 2)))              # (B, T, 128)
-        m = mask[:, :, None]
-        mean = (h * m).sum(1) / m.sum(1).clamp_min(1)
-        mx = h.masked_fill(m == 0, -1e4).max(1).values
-        z = torch.cat([mean, mx], 1)
-        return self.material(z), self.action(z)
-
-    @torch.no_grad()
-    def classify(self, mels: list[np.ndarray]) -> tuple[list[str], list[str]]:
-        """log-mels (M, T_i) -> (materials, actions) names."""
-        out_m, out_a = [], []
-        for mel in mels:
-            x = torch.from_numpy(mel[None].astype(np.float32))
-            lm, la = self(x, torch.ones(1, mel.shape[1]))
-            out_m.append(self.config['materials'][int(lm.argmax())] if self.config['materials'] else '')
-            out_a.append(self.config['actions'][int(la.argmax())] if self.config['actions'] else '')
-        return out_m, out_a
-
-
-def label_sets(data) -> tuple[list[str], list[str]]:
-    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
-    mats = sorted({m['material'] for m in data.meta if m['material'] != NO_MATERIAL})
-    acts = sorted({m['action'] for m in data.meta})
-    return mats, acts
-
-
-def judge_loss(judge: nn.Module, data, idx, rng, device) -> torch.Tensor:
-    """Cross-entropy on real windows (random gain +-6 dB so loudness alone does not decide)."""
-    base = getattr(judge, 'module', judge)
-    mats, acts = base.config['materials'], base.config['actions']
-    t_max = data.mel.shape[-1]
-    mel = torch.from_numpy(data.mel[idx].astype(np.float32))
-    mel = mel + torch.from_numpy(rng.uniform(-1.4, 1.4, (len(idx), 1, 1)).astype(np.float32))
-    mask = torch.from_numpy((np.arange(t_max)[None] < data.valid[idx, None]).astype(np.float32))
-    ym = torch.tensor([mats.index(data.meta[i]['material']) if data.meta[i]['material'] in mats
-                       else -100 for i in idx])
-    ya = torch.tensor([acts.index(data.meta[i]['action']) if data.meta[i]['action'] in acts
-                       else -100 for i in idx])
-    lm, la = judge(mel.to(device), mask.to(device))
-    loss = F.cross_entropy(la, ya.to(device), ignore_index=-100)
-    if (ym >= 0).any():
-        loss = loss + F.cross_entropy(lm, ym.to(device), ignore_index=-100)
-    return loss
-
-
-# --- the second judge: one contact, ring-out features ---------------------------------------------
-def target_contact_time(meta: dict) -> float | None:
-    """Time [s from the window start] of the first ground-truth contact of the window's target
-    material, or None."""
-    for c in meta['contacts']:
-        if meta['material'] in c.get('materials', []):
-            return float(c['time'])
-    return None
-
-
-def fit_contact_judge(train, sr: int):
-    """Per-contact material classifier fitted on the training windows' *recorded* audio (one
-    clip per window: its target's first contact)."""
-    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
-    from hearing_hands_ros.eval.sound_classifier import SoundClassifier, clip_features
-    X, y = [], []
-    for i, m in enumerate(train.meta):
-        t = target_contact_time(m)
-        if m['material'] == NO_MATERIAL or t is None:
-            continue
-        X.append(clip_features(train.audio_float(i), sr, t))
-        y.append(m['material'])
-    if len(set(y)) < 2:
-        return None
-    return SoundClassifier().fit(np.stack(X), np.asarray(y))
-
-
-def judge_contacts(clf, clips: list[np.ndarray], meta: list[dict], sr: int,
-                   search_s: float = 0.1) -> list[str | None]:
-    """Material named by ``clf`` for each clip at its target contact (None: no target contact)."""
-    out = []
-    for x, m in zip(clips, meta):
-        t = target_contact_time(m)
-        if t is None or clf is None:
-            out.append(None)
-            continue
-        on = detect_onsets(x, sr)
-        near = on[np.abs(on - t) <= search_s]
-        if len(near):
-            t = float(near[np.argmin(np.abs(near - t))])
-        out.append(str(clf.predict_audio(x, sr, t)[0]))
-    return out
-
-
-def contact_accuracy(named: list[str | None], meta: list[dict]) -> float | None:
-    ok = [n == m['material'] for n, m in zip(named, meta) if n is not None]
-    return float(np.mean(ok)) if ok else None
-
-
-# --- metrics ----------------------------------------------------------------------------------
-def stft_distance(pred: np.ndarray, real: np.ndarray) -> float:
-    n = min(len(pred), len(real))
-    a, b = stft_mag(pred[:n], 512, 128), stft_mag(real[:n], 512, 128)
-    return float(np.mean((a - b) ** 2))
-
-
-def envelope(x: np.ndarray, sr: int = 16000, smooth_s: float = 0.005) -> np.ndarray:
-    env = np.abs(hilbert(x.astype(np.float64)))
-    k = max(1, int(smooth_s * sr))
-    return np.convolve(env, np.ones(k) / k, mode='same')
-
-
-def envelope_distance(pred: np.ndarray, real: np.ndarray, sr: int = 16000) -> float:
-    n = min(len(pred), len(real))
-    return float(np.sqrt(np.mean((envelope(pred[:n], sr) - envelope(real[:n], sr)) ** 2)))
-
-
-def match_onsets(pred: np.ndarray, true: np.ndarray, tol: float = TOL_S):
-    """Greedy one-to-one matching by time; returns (hits, errors [s])."""
-    pred, true = np.sort(pred), np.sort(true)
-    used = np.zeros(len(pred), bool)
-    errs = []
-    for t in true:
-        if not len(pred):
-            break
-        d = np.abs(pred - t)
-        d[used] = np.inf
-        j = int(np.argmin(d))
-        if d[j] <= tol:
-            used[j] = True
-            errs.append(pred[j] - t)
-    return len(errs), np.asarray(errs)
-
-
-def true_onsets(contacts: list[dict], merge_s: float = 0.02) -> np.ndarray:
-    """Ground-truth sound onsets: contact events, merged when closer than ``merge_s``."""
-    times = sorted(float(c['time']) for c in contacts)
-    out = []
-    for t in times:
-        if not out or t - out[-1] > merge_s:
-            out.append(t)
-    return np.asarray(out)
-
-
-def window_metrics(pred: np.ndarray, real: np.ndarray, contacts: list[dict], sr: int) -> dict:
-    po = detect_onsets(pred, sr)
-    to = true_onsets(contacts)
-    hits, errs = match_onsets(po, to)
-    return dict(stft_distance=stft_distance(pred, real), envelope_distance=envelope_distance(pred, real, sr),
-                hits=hits, n_pred=len(po), n_true=len(to), errs=errs.tolist(),
-                loudness_error_db=abs(peak_level_db(pred) - peak_level_db(real)))
-
-
-def aggregate(rows: list[dict], judged: tuple[list, list], meta: list[dict], nfe: int) -> dict:
-    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
-    hits = sum(r['hits'] for r in rows)
-    n_pred, n_true = sum(r['n_pred'] for r in rows), sum(r['n_true'] for r in rows)
-    prec = hits / n_pred if n_pred else (1.0 if not n_true else 0.0)
-    rec = hits / n_true if n_true else 1.0
-    errs = np.abs(np.concatenate([np.asarray(r['errs']) for r in rows])) if rows else np.zeros(0)
-    mats, acts = judged
-    mat_ok = [m == w['material'] for m, w in zip(mats, meta) if w['material'] != NO_MATERIAL]
-    act_ok = [a == w['action'] for a, w in zip(acts, meta)]
-    return dict(stft_distance=float(np.mean([r['stft_distance'] for r in rows])),
-                envelope_distance=float(np.mean([r['envelope_distance'] for r in rows])),
-                onset_f1=float(2 * prec * rec / (prec + rec)) if prec + rec else 0.0,
-                onset_error_ms=float(np.median(errs) * 1e3) if len(errs) else None,
-                material_accuracy=float(np.mean(mat_ok)) if mat_ok else None,
-                action_accuracy=float(np.mean(act_ok)) if act_ok else None,
-                loudness_error_db=float(np.mean([r['loudness_error_db'] for r in rows])),
-                network_evaluations=nfe)
-
-
-# --- baselines --------------------------------------------------------------------------------
-def retrieval_features(data, i: int, frames: int | None = None) -> np.ndarray:
-    """Trajectory descriptor for nearest-neighbour retrieval: standardised-free summary of the
-    features at 10 frames/s over the first 8 s (padded with the last row)."""
-    t = data.traj[i, :frames or int(data.valid[i])]
-    t = t[::10]
-    out = np.zeros((81, t.shape[1]), np.float32)
-    out[:len(t)] = t
-    out[len(t):] = t[-1]
-    return out.reshape(-1)
-
-
-def retrieve(train, test, test_idx) -> list[int]:
-    """Index of the nearest training window (L2 on standardised descriptors) per test window."""
-    a = np.stack([retrieval_features(train, i) for i in range(len(train))])
-    mu, sd = a.mean(0), a.std(0) + 1e-3
-    a = (a - mu) / sd
-    out = []
-    for i in test_idx:
-        q = (retrieval_features(test, i) - mu) / sd
-        out.append(int(np.argmin(((a - q) ** 2).sum(1))))
-    return out
-
-
-@torch.no_grad()
-def sample_torch(net, vocoder, batch, steps: int, guidance: float, seed: int) -> np.ndarray:
-    """Audio (B, N) from a torch velocity net (flow) with Euler steps and CFG."""
-    from hearing_hands_ros.models import flow
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.randn(batch['mel'].shape, generator=g)
-    from hearing_hands_ros.models.predictor import bind
-    vel = bind(net, batch['traj'], batch['image'], batch['crops'], batch.get('looks'))
-    x1 = flow.euler_sample(vel, x0, steps, guidance)
-    return vocoder(net.denormalize_mel(x1)).numpy()
-
-
-@torch.no_grad()
-def regress_torch(net, vocoder, batch) -> np.ndarray:
-    from hearing_hands_ros.train.predictor import regression_predict
-    return vocoder(net.denormalize_mel(regression_predict(net, batch))).numpy()
-
-
-# --- pictures ----------------------------------------------------------------------------------
-def spectrogram_figure(path: Path, real: np.ndarray, preds: dict[str, np.ndarray], contacts,
-                       title: str, sr: int = 16000) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    rows = [('recorded', real)] + list(preds.items())
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.6 * len(rows)), sharex=True)
-    for ax, (name, x) in zip(axes, rows):
-        lm = log_mel(x, sr)
-        ax.imshow(lm, origin='lower', aspect='auto', extent=(0, len(x) / sr, 0, lm.shape[0]),
-                  vmin=-14, vmax=2, cmap='magma')
-        for c in true_onsets(contacts):
-            ax.axvline(c, color='c', lw=0.6, alpha=0.8)
-        ax.set_ylabel(name, fontsize=8)
-        ax.set_yticks([])
-    axes[0].set_title(title, fontsize=9)
-    axes[-1].set_xlabel('time from plan start [s] (cyan: ground-truth contacts)')
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int = 0) -> list[Path]:
-    """For the planned paths of recorded episodes: predict each sound from what was known at plan
-    start (the path and the camera frame), then write predicted vs recorded spectrograms and WAVs
-    side by side into ``out``. Returns the written files (for ``make demo``)."""
-    import soundfile as sf
-
-    from hearing_hands_ros.data import predictor_dataset as D
-    from hearing_hands_ros.planner import Planner
-    planner = Planner(model, backend='cpu')
-    data = D.load_windows(bags, planner.cfg, progress=False)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    touching = [i for i in range(len(data)) if data.meta[i]['contacts']]   # not the approaches
-    for i in (touching or list(range(len(data))))[:max_paths]:
-        frames = int(data.valid[i])
-        b = D.full_batch(data, [i], frames)
-        pred = planner.predict_features(b['traj'].numpy(), b['image'].numpy(), b['crops'].numpy(),
-                                        seed=seed, looks=b['looks'].numpy())[0]
-        real = data.audio_float(i, frames)
-        m = data.meta[i]
-        stem = out / f'{m["episode"]}_path{i:02d}_{m["action"]}'
-        spectrogram_figure(stem.with_suffix('.png'), real, {'predicted': pred.audio}, m['contacts'],
-                           f'{m["episode"]} path {i}: {m["action"]} on {m["material"]} {m["shape"]} '
-                           f'(predicted: sounds like {pred.material}, {pred.action})')
-        sf.write(f'{stem}_recorded.wav', real, planner.sample_rate)
-        sf.write(f'{stem}_predicted.wav', pred.audio, planner.sample_rate)
-        files += [stem.with_suffix('.png'), Path(f'{stem}_recorded.wav'), Path(f'{stem}_predicted.wav')]
-    return files
-
-
-# --- command ------------------------------------------------------------------------------------
 def second_take_windows(bags, test, idx, cfg, cache, progress: bool):
     """The windows of ``bags`` (a second take of the test episodes: same scenes and motions,
     another sound seed) in the order of ``test``'s windows ``idx``, or None without ``bags``.
     Raises UserError when a window has no twin (other episodes, or another simulator)."""
     if not bags:
         return None
-    from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.data import predictor_dataset as D
     other = D.load_windows(bags, cfg, cache_dir=cache, progress=progress)
     where = {(m['episode'], m['start_ns']): j for j, m in enumerate(other.meta)}
@@ -392,11 +94,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.data import predictor_dataset as D
-    from hearing_hands_ros.planner import TEMPERATURE_RANGE, Planner, default_model_path
     from hearing_hands_ros.models.predictor import network_evaluations
-    from hearing_hands_ros.train.predictor import load_run
+    from hearing_hands_ros.models.predictor_run import load_run
+    from hearing_hands_ros.planner import TEMPERATURE_RANGE, Planner, default_model_path
     torch.set_num_threads(max(1, args.threads))
     sweep = {f'model_t{t:g}': float(t) for t in args.sweep_temperature}
     lo, hi = TEMPERATURE_RANGE
@@ -522,21 +223,6 @@ def run(args) -> int:
     print(format_table(result))
     print(f'wrote {args.json}')
     return 0
-
-
-DEFINITIONS = {
-    'stft_distance': 'mean squared difference of magnitude STFTs (n_fft 512, hop 128, Hann)',
-    'envelope_distance': 'RMS difference of 5 ms-smoothed Hilbert envelopes',
-    'onset_f1': 'F1 of detected onsets vs ground-truth contacts (merged within 20 ms), +-25 ms',
-    'onset_error_ms': 'median |error| of matched onsets [ms]',
-    'material_accuracy': 'judge (trained on real audio only) names the target material',
-    'material_accuracy_contact': 'per-contact ring-out classifier (fitted on recorded training '
-                                 'contacts only) names the target material at its first contact',
-    'action_accuracy': 'judge names the action type',
-    'loudness_error_db': '|peak 10 ms RMS level generated - recorded| [dB]',
-    'network_evaluations': 'network calls per clip (CFG counts 2 per step; a model with a '
-                           'regression prior counts it at every step)',
-}
 
 
 def format_table(result: dict) -> str:

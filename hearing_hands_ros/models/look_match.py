@@ -352,7 +352,8 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
 def load_look_match(detector_bundle, backend: str = 'cpu', threads: int = 0, spin: bool = True):
     """The ``look_match`` bundle a detector bundle names in its metadata (``look_match``:
     {bundle: file name beside it, weight}), loaded, and its weight; (None, 0.0) without one."""
-    from ..runtime import ModelError, load_bundle
+    from ..errors import ModelError
+    from ..runtime import load_bundle
     ref = detector_bundle.meta.get('look_match')
     if not ref:
         return None, 0.0

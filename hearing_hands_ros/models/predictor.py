@@ -272,6 +272,12 @@ def regress(net: nn.Module, traj, image, crops, looks=None) -> torch.Tensor:
     return net(z, zt, zt, traj, image, crops, looks)
 
 
+def regression_predict(model: nn.Module, b: dict) -> torch.Tensor:
+    """The regression baseline on a batch dict (``traj``, ``image``, ``crops``, ``looks``):
+    :func:`regress`."""
+    return regress(model, b['traj'], b['image'], b['crops'], b.get('looks'))
+
+
 def network_evaluations(steps: int, guidance: float, prior: bool = False) -> int:
     """Network calls per clip: :func:`flow.network_evaluations`, twice for a model whose
     velocity graph also runs its regression prior at every step."""

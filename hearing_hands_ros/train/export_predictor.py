@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.errors import UserError
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
+from hearing_hands_ros.models.predictor_run import load_run, save_run
 from hearing_hands_ros.planner import TEMPERATURE_RANGE
 from hearing_hands_ros.runtime import save_metadata
 
@@ -50,8 +52,6 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
            guidance: float | None = None, metrics: dict | None = None,
            baselines: bool = False, temperature: float = 1.0,
            guidance_rescale: float = 0.0) -> Path:
-    from hearing_hands_ros.cli import UserError
-    from hearing_hands_ros.train.predictor import load_run, save_run
     if not run_pt.is_file():
         raise UserError(f'training run checkpoint {run_pt} not found')
     nets = load_run(run_pt)
@@ -105,10 +105,9 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
 def tiny_bundle(out: Path, seed: int = 0, steps: int = 2, looks: bool = True) -> Path:
     """An untrained, tiny predictor bundle (random weights) for tests and smoke runs; with
     ``looks`` it takes the local views' segment looks as the trained models do."""
-    from hearing_hands_ros.eval.predictor import AudioJudge
     from hearing_hands_ros.images import intrinsics
+    from hearing_hands_ros.models.judge import AudioJudge
     from hearing_hands_ros.models.vocoder import Vocoder
-    from hearing_hands_ros.train.predictor import save_run
     torch.manual_seed(seed)
     cfg = P.PredictorConfig(channels=(16, 24, 32), blocks=1, cond_dim=16, vis_dim=8,
                             look_dim=P.N_VIEW_LOOK if looks else 0)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import UserError
 from ..models.look_match import (LookConfig, LookMatch, info_nce, look_features, save_checkpoint)
 
 HELP = 'train the look match (which object looks like the sound) from rosbag2 episodes'
@@ -101,7 +102,6 @@ class Validation:
 
 def run(args) -> int:
     from .. import runtime
-    from ..cli import UserError
     from ..data.detector_dataset import build_dataset
     from ..eval.detector import labelled_events
     from ..models.detector import DetectorConfig, torch_loader as det_loader

@@ -44,9 +44,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hearing_hands_ros.errors import UserError
 from hearing_hands_ros.models import flow
+from hearing_hands_ros.models.judge import AudioJudge, judge_loss, label_sets
 from hearing_hands_ros.models.predictor import (N_VIEW_LOOK, PredictorConfig, VelocityNet, bind,
-                                               count_parameters, regress)
+                                               count_parameters, regression_predict)
+from hearing_hands_ros.models.predictor_run import load_run, save_run
 from hearing_hands_ros.models.vocoder import MelSpectrogram, Vocoder, vocoder_loss
 
 HELP = 'train the contact-sound predictor (vocoder, rectified flow, reflow, baselines) from rosbags'
@@ -306,11 +309,6 @@ def stage_reflow(ctx, data, teacher, student, rng, frames) -> None:
     train_loop(ctx, 'reflow', student, loss_fn, ctx.args.reflow_steps, ctx.args.lr * 0.5)
 
 
-def regression_predict(model, b):
-    """The regression baseline on a batch dict: :func:`models.predictor.regress`."""
-    return regress(model, b['traj'], b['image'], b['crops'], b.get('looks'))
-
-
 def stage_regression(ctx, data, net, rng, frames) -> None:
     def loss_fn(model, step):
         b = _batch(ctx, data, rng, frames)
@@ -321,43 +319,13 @@ def stage_regression(ctx, data, net, rng, frames) -> None:
 
 
 def stage_judge(ctx, data, judge, rng) -> None:
-    from hearing_hands_ros.eval.predictor import judge_loss
     def loss_fn(model, step):
         idx = rng.integers(0, len(data), ctx.args.batch)
         return judge_loss(model, data, idx, rng, ctx.device)
     train_loop(ctx, 'judge', judge, loss_fn, ctx.args.judge_steps, 1e-3)
 
 
-# --- checkpoint bundle --------------------------------------------------------------------------
-def save_run(path: Path, cfg: PredictorConfig, nets: dict, summary: dict, half: bool = False) -> None:
-    """``predictor.pt``: config, summary and state dicts of every trained net (fp16 optional)."""
-    states = {}
-    for name, module in nets.items():
-        if module is None:
-            continue
-        sd = module.state_dict()
-        states[name] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in sd.items()}
-    extra = {name: getattr(m, 'config', None) for name, m in nets.items() if m is not None}
-    torch.save(dict(version=1, config=cfg.to_dict(), states=states, module_configs=extra,
-                    summary=summary), path)
-
-
-def load_run(path, device='cpu') -> dict:
-    """Inverse of :func:`save_run`: dict with ``cfg`` and the nets present (eval mode, fp32)."""
-    from hearing_hands_ros.eval.predictor import AudioJudge
-    ck = torch.load(path, map_location=device, weights_only=False)
-    cfg = PredictorConfig.from_dict(ck['config'])
-    out = {'cfg': cfg, 'summary': ck.get('summary', {})}
-    makers = {'vocoder': lambda c: Vocoder(**c), 'teacher': lambda c: VelocityNet(cfg),
-              'student': lambda c: VelocityNet(cfg), 'regression': lambda c: VelocityNet(cfg.plain()),
-              'judge': lambda c: AudioJudge(**c)}
-    for name, sd in ck['states'].items():
-        module = makers[name](ck['module_configs'].get(name) or {})
-        module.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
-        out[name] = module.to(device).eval()
-    return out
-
-
+# --- the camera rig -----------------------------------------------------------------------------
 def camera_from_bags(bags) -> dict | None:
     """Camera intrinsics + TCP->camera extrinsics of the rig, from the first episode's truth."""
     from hearing_hands_ros.data.bags import list_episodes
@@ -373,9 +341,7 @@ def camera_from_bags(bags) -> dict | None:
 
 # --- main ---------------------------------------------------------------------------------------
 def run(args) -> int:
-    from hearing_hands_ros.cli import UserError
     from hearing_hands_ros.data import predictor_dataset as D
-    from hearing_hands_ros.eval.predictor import AudioJudge, label_sets
     stages = [s.strip() for s in args.stages.split(',') if s.strip()]
     bad = [s for s in stages if s not in STAGES]
     if bad:
