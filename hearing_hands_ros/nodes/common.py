@@ -39,6 +39,8 @@ try:                                   # Iron and later
 except ImportError:                    # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
+from hearing_hands_ros.errors import ModelError
+
 # --- QoS profiles ----------------------------------------------------------------------------
 #: Best effort, volatile, keep last 5: cameras (usb_cam, realsense), poses, joint states.
 SENSOR_QOS: QoSProfile = qos_profile_sensor_data
@@ -267,7 +269,6 @@ class ModelNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        from hearing_hands_ros.runtime import ModelError
         self.p = types.SimpleNamespace(**{n.replace('.', '_'): self.get_parameter(n).value
                                           for n in self._param_spec})
         try:

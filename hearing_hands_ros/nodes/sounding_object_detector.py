@@ -45,7 +45,8 @@ from hearing_hands_ros.models.look_match import LookConfig, load_look_match
 from hearing_hands_ros.nodes.common import AUTOSTART, SENSOR_QOS, ModelNode, run_node
 from hearing_hands_ros.overlay import debug_overlay
 from hearing_hands_ros.paths import model_path
-from hearing_hands_ros.runtime import ModelError, load_bundle
+from hearing_hands_ros.errors import ModelError
+from hearing_hands_ros.runtime import load_bundle
 
 NS = 1_000_000_000
 #: Best effort (matches reliable and best-effort publishers) but deep: chunks are never dropped
