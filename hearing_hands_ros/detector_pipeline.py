@@ -153,6 +153,12 @@ class DetectorPipeline:
             self.ring.push(t0_ns, mono)
             return list(self.onsets.push(t0_ns, mono))
 
+    def audio_stats(self) -> dict:
+        """The ring buffer's stream counters (chunks, gaps, overlaps, resets, ...); {} before
+        a format."""
+        with self._lock:
+            return dict(self.ring.stats) if self.ring is not None else {}
+
     def push_frame(self, t_ns: int, rgb: np.ndarray, frame_id: str) -> None:
         """Keep a camera frame for pairing; a stamp going backwards resets the history."""
         with self._lock:

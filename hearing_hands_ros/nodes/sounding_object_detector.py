@@ -216,6 +216,9 @@ class SoundingObjectDetector(ModelNode):
 
     def on_audio(self, msg: AudioDataStamped) -> None:
         self.diag.count('audio_chunks')
+        if self.diag.counters['audio_chunks'] % 32 == 0:        # about once a second
+            for key, value in self.pipe.audio_stats().items():
+                self.diag.set_value(f'audio_ring.{key}', value)
         fmt = self.pipe.format
         if fmt is None:
             self.diag.report_input_error('audio_info_missing', 'audio before a valid AudioInfo on '
