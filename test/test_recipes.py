@@ -114,6 +114,27 @@ def test_predictor_recipes_are_one_run_split_over_two_processes(at_root, capsys)
     assert flow['view_looks'] and shipped['look_dim'] > 0
 
 
+def test_the_shipped_recipes_use_no_experimental_switch(at_root):
+    """``train``/``export`` switches in the group "experimental (no shipped model uses these)" say
+    so in their help, and every recipe of a shipped model leaves them at their defaults."""
+    import importlib
+    seen = 0
+    for recipe in COMMAND_RECIPES:
+        command = command_of(recipe)
+        if command[0] not in ('train', 'export'):
+            continue
+        parser = cli._Parser(prog=' '.join(command))
+        importlib.import_module(cli.GROUPS[command[0]][1][command[1]]).add_arguments(parser)
+        args = parser.parse_args([f'@recipes/{recipe.name}'])
+        for group in parser._action_groups:
+            if group.title and group.title.startswith('experimental'):
+                for action in group._group_actions:
+                    assert action.help.startswith('[experimental]'), action.option_strings
+                    assert getattr(args, action.dest) == action.default, (recipe.name, action.dest)
+                    seen += 1
+    assert seen >= 5 * 2 + 4 * 3                  # predictor (2 recipes) and detector (3) at least
+
+
 def test_argument_files_skip_comments_and_blank_lines_and_nest(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path('inner.args').write_text('# the folder\n--out  data/x  \n')
