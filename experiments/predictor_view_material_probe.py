@@ -17,7 +17,8 @@ held-out material:shape combination, and scored on the training folders' held-ou
 windows (``unseen``) and on each test folder. Chance: 1/8. The window cache is the one of
 ``recipes/train_predictor_flow.args`` (built on first use)::
 
-    OMP_NUM_THREADS=1 python experiments/predictor_view_material_probe.py --cache runs/predictor_cache
+    OMP_NUM_THREADS=1 python experiments/predictor_view_material_probe.py \\
+        --cache runs/predictor_cache
 """
 from __future__ import annotations
 

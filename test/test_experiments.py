@@ -13,7 +13,8 @@ SCRIPTS = sorted((ROOT / 'experiments').glob('*.py'))
 
 def load(name: str):
     """An ``experiments/`` script as a module (importing it must do no work)."""
-    spec = importlib.util.spec_from_file_location(f'experiments_{name}', ROOT / 'experiments' / f'{name}.py')
+    path = ROOT / 'experiments' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(f'experiments_{name}', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -69,7 +70,8 @@ def tiny_cache(scenario: str, episodes: int = 2, per_episode: int = 8, seed: int
     cache = dict(episode=np.repeat(np.arange(episodes), per_episode).astype(np.int32),
                  scenario=np.array([scenario] * n), target=struck.astype(np.int16),
                  episodes=np.array([f'episode_{i:04d}' for i in range(episodes)]))
-    for prefix, uv_key, sound_key in (('', 'contact_uv', 'logmel'), ('look_', 'look_uv', 'look_sound')):
+    for prefix, uv_key, sound_key in (('', 'contact_uv', 'logmel'),
+                                      ('look_', 'look_uv', 'look_sound')):
         cache[f'{prefix}image'] = np.repeat(img[None], n, 0)
         cache[f'{prefix}labels'] = np.repeat(labels[None], n, 0)
         cache[f'{prefix}gripper'] = np.repeat(fingers[None], n, 0)
@@ -84,16 +86,20 @@ def test_look_ablation_pairs_and_training_on_tiny_events():
     train = probe.select(tiny_cache('mixed'), 128, 'fine')
     sounds, looks = probe.training_pairs(train)
     assert sounds.shape == (16, 20) and looks.shape == (16, 31)
-    gt, segments = probe.ambiguous_pairs(probe.select(tiny_cache('ambiguous', seed=1), 64, 'slots'))
+    test = probe.select(tiny_cache('ambiguous', seed=1), 64, 'slots')
+    gt, segments = probe.ambiguous_pairs(test)
     assert len(gt) == len(segments) == 16
     assert all(pair.shape == (2, 31) for _, pair in gt)
-    assert all(looks is not None and len(hits) == 2 and sum(hits) == 1 for _, looks, hits in segments)
+    assert all(looks is not None and len(hits) == 2 and sum(hits) == 1
+               for _, looks, hits in segments)
     nearest, either = probe.segment_baselines(segments)
     assert nearest == 1.0 and either == 1.0              # the contact is nearest the struck object
-    rows = probe.train_and_score(sounds, looks, gt, segments, seed=0, steps=200, every=100, batch=16)
+    rows = probe.train_and_score(sounds, looks, gt, segments, seed=0, steps=200, every=100,
+                                 batch=16)
     assert [r['step'] for r in rows] == [100, 200]
     for r in rows:
-        assert 0.0 <= r['gt_pair'] <= 1.0 and 0.0 <= r['segments'] <= 1.0 and np.isfinite(r['loss'])
+        assert 0.0 <= r['gt_pair'] <= 1.0 and 0.0 <= r['segments'] <= 1.0
+        assert np.isfinite(r['loss'])
     assert rows[-1]['gt_pair'] == 1.0                    # look and sound tell the objects apart
 
 

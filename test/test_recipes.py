@@ -34,7 +34,7 @@ def parse(argv: list[str], capsys=None):
 
 
 def readme_commands() -> list[list[str]]:
-    """The ``hearing-hands`` command lines of the README's bash blocks, without comments and ``&``."""
+    """The ``hearing-hands`` command lines of the README's bash blocks (no comments, no ``&``)."""
     commands, in_block = [], False
     for line in (RECIPES / 'README.md').read_text().splitlines():
         if line.startswith('```'):
@@ -47,7 +47,7 @@ def readme_commands() -> list[list[str]]:
 
 @pytest.fixture
 def at_root(monkeypatch):
-    monkeypatch.chdir(ROOT)          # recipes name data, runs and includes from the repository root
+    monkeypatch.chdir(ROOT)      # recipes name data, runs and includes from the repository root
 
 
 def test_there_are_recipes_for_every_step():
@@ -92,7 +92,8 @@ def test_detector_recipes_train_on_mixed_episodes_and_choose_on_labelled_ones(at
         meta['image_size'], meta['n_mels'], meta['n_fft'], meta['hop'])
     for name, variant in (('vision_only', 'vision_only'), ('global_av', 'global_av')):
         args = parse(['train', 'detector', f'@recipes/train_detector_{name}.args'], capsys)
-        shipped = json.loads((ROOT / 'models' / f'sounding_object_detector_{name}.json').read_text())
+        bundle = ROOT / 'models' / f'sounding_object_detector_{name}.json'
+        shipped = json.loads(bundle.read_text())
         assert args.variant == shipped['variant'] == variant
         assert args.data == slots.data and args.cache == 'runs/detector/dataset.npz'
     look = parse(['train', 'look-match', '@recipes/train_look_match.args'], capsys)

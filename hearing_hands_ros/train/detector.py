@@ -85,9 +85,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='[experimental] weight of the automatic object segments (every non-table, '
                         'non-gripper region of the frame pulls one slot onto itself; 0 = off)')
     x.add_argument('--segment-data', nargs='*', default=None,
-                   help='[experimental] more episodes used only for the reconstruction and segment '
-                        'terms (no touched-object target), e.g. recordings where the fingers work '
-                        'between two objects and the automatic mask cannot tell which was touched')
+                   help='[experimental] more episodes used only for the reconstruction and '
+                        'segment terms (no touched-object target), e.g. recordings where the '
+                        'fingers work between two objects and the automatic mask cannot tell '
+                        'which was touched')
     x.add_argument('--slot-init', default='learned', choices=('learned', 'gaussian'),
                    help='[experimental] initial slots: one learned vector per slot (the shipped '
                         'models), or a shared Gaussian')

@@ -43,8 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         'default evaluate takes them from the run: --run RUN/predictor.pt)')
     x = p.add_argument_group('experimental (no shipped model uses these)')
     x.add_argument('--guidance-rescale', type=float, default=0.0,
-                   help='[experimental] guidance rescale in [0, 1] when the bundle is sampled with '
-                        'CFG (teacher, or a guidance override; models.flow.combine_guidance)')
+                   help='[experimental] guidance rescale in [0, 1] when the bundle is sampled '
+                        'with CFG (teacher, or a guidance override; '
+                        'models.flow.combine_guidance)')
 
 
 def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None = None,
