@@ -88,7 +88,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 
 class _Parser(argparse.ArgumentParser):
-    """Reports usage errors as one line ``hearing-hands: error: ...`` and exit code 2."""
+    """Reports usage errors as one line ``hearing-hands: error: ...`` and exit code 2, and reads
+    argument files: ``@FILE`` on the command line stands for the arguments written in FILE
+    (``recipes/*.args``), one argument or ``--flag value`` per line, words split on whitespace;
+    blank lines and lines starting with ``#`` are skipped. Every sub-parser does the same."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('fromfile_prefix_chars', '@')
+        super().__init__(*args, **kwargs)
+
+    def convert_arg_line_to_args(self, arg_line: str) -> list[str]:
+        line = arg_line.strip()
+        return [] if not line or line.startswith('#') else line.split()
 
     def error(self, message):
         hint = f' (see {self.prog} --help)'
@@ -116,6 +127,7 @@ def build_parser(chosen: str | None = None, target: str | None = None) -> argpar
                f'  {PROG} simulate --episodes 20 --seed 0 --out data/sim\n'
                f'  {PROG} train detector --data data/sim --out runs/detector\n'
                f'  {PROG} evaluate detector --data data/test --json out/detector.json\n'
+               f'  {PROG} train detector @recipes/train_detector.args   # arguments from a file\n'
                f'  {PROG} simulate --help                       # options of one subcommand\n'
                '\nROS 2 nodes: ros2 launch hearing_hands_ros hearing_hands.launch.py use_sim:=true')
     parser.add_argument('--version', action='version', version=f'%(prog)s {__version__}')

@@ -40,9 +40,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--variant', default='slots', choices=VARIANTS)
     p.add_argument('--init', default=None,
                    help='start from this checkpoint (matching weights), e.g. vision_only from slots')
-    p.add_argument('--train-only', default=None,
-                   help='comma-separated parameter prefixes to train, the rest frozen '
-                        '(e.g. "prior_head" for a vision-only head on fixed slots)')
     p.add_argument('--steps', type=int, default=100000, help='max optimisation steps')
     p.add_argument('--minutes', type=float, default=15.0, help='stop after this wall time')
     p.add_argument('--batch', type=int, default=32)
@@ -54,18 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--mask-weight', type=float, default=12.0,
                    help='weight of the automatic-mask guidance (pulls the sounding slot onto the '
                         'touched object and off the fingers)')
-    p.add_argument('--segment-weight', type=float, default=0.0,
-                   help='weight of the automatic object segments (every non-table, non-gripper '
-                        'region of the frame pulls one slot onto itself; 0 = off)')
-    p.add_argument('--segment-data', nargs='*', default=None,
-                   help='more episodes used only for the reconstruction and segment terms (no '
-                        'touched-object target), e.g. recordings where the fingers work between '
-                        'two objects and the automatic mask cannot tell which was touched')
     p.add_argument('--gain-jitter-db', type=float, default=6.0,
                    help='random gain of the event audio (+-dB), so loudness alone is not a cue')
     p.add_argument('--num-slots', type=int, default=6)
-    p.add_argument('--slot-init', default='learned', choices=('learned', 'gaussian'),
-                   help='initial slots: one learned vector per slot, or a shared Gaussian')
     p.add_argument('--image-size', type=int, default=64)
     p.add_argument('--n-mels', type=int, default=DetectorConfig.n_mels, help='audio log-mel bands')
     p.add_argument('--n-fft', type=int, default=DetectorConfig.n_fft, help='audio FFT size')
@@ -89,6 +77,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           ('audio', '/audio/audio_stamped'), ('audio-info', '/audio/audio_info'),
                           ('pose', '/gripper/pose')):
         p.add_argument(f'--{name}-topic', default=default)
+    x = p.add_argument_group('experimental (no shipped model uses these)')
+    x.add_argument('--train-only', default=None,
+                   help='[experimental] comma-separated parameter prefixes to train, the rest '
+                        'frozen (e.g. "prior_head" for a vision-only head on fixed slots)')
+    x.add_argument('--segment-weight', type=float, default=0.0,
+                   help='[experimental] weight of the automatic object segments (every non-table, '
+                        'non-gripper region of the frame pulls one slot onto itself; 0 = off)')
+    x.add_argument('--segment-data', nargs='*', default=None,
+                   help='[experimental] more episodes used only for the reconstruction and '
+                        'segment terms (no touched-object target), e.g. recordings where the '
+                        'fingers work between two objects and the automatic mask cannot tell '
+                        'which was touched')
+    x.add_argument('--slot-init', default='learned', choices=('learned', 'gaussian'),
+                   help='[experimental] initial slots: one learned vector per slot (the shipped '
+                        'models), or a shared Gaussian')
 
 
 def topics_from_args(args):

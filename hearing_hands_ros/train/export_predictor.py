@@ -37,15 +37,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='student: few-step reflowed net (guidance baked in); teacher: the flow model')
     p.add_argument('--steps', type=int, default=None, help='default steps (student 2, teacher 25)')
     p.add_argument('--guidance', type=float, default=None, help='default CFG (student 1, teacher 4.5)')
-    p.add_argument('--guidance-rescale', type=float, default=0.0,
-                   help='guidance rescale in [0, 1] when the bundle is sampled with CFG (teacher, or a '
-                        'guidance override; models.flow.combine_guidance)')
     p.add_argument('--temperature', type=float, default=1.0,
                    help='default sampler noise scale (1 = training noise; see evaluate --temperature)')
     p.add_argument('--metrics', type=Path, default=None, help='evaluation JSON to embed')
     p.add_argument('--with-baselines', action='store_true',
                    help='also keep the teacher and regression nets in NAME.pt (bigger bundle; by '
                         'default evaluate takes them from the run: --run RUN/predictor.pt)')
+    x = p.add_argument_group('experimental (no shipped model uses these)')
+    x.add_argument('--guidance-rescale', type=float, default=0.0,
+                   help='[experimental] guidance rescale in [0, 1] when the bundle is sampled '
+                        'with CFG (teacher, or a guidance override; '
+                        'models.flow.combine_guidance)')
 
 
 def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None = None,

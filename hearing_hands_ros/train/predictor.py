@@ -79,29 +79,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--judge-steps', type=int, default=600)
     p.add_argument('--teacher-steps', type=int, default=25, help='Euler steps of the teacher')
     p.add_argument('--teacher-guidance', type=float, default=4.5, help='CFG scale of the teacher')
-    p.add_argument('--teacher-rescale', type=float, default=0.0,
-                   help='guidance rescale in [0, 1] of the teacher\'s samples (0: plain CFG; 1: the '
-                        'guided sample keeps the conditional one\'s spread, models.flow)')
     p.add_argument('--batch', type=int, default=16)
     p.add_argument('--segment-seconds', type=float, default=3.2, help='training crop length')
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--p-drop', type=float, default=0.1, help='condition dropout (CFG)')
-    p.add_argument('--t-mean', type=float, default=0.0,
-                   help='location of the logit-normal flow times (negative: more weight on the noise end)')
-    p.add_argument('--t-uniform', type=float, default=0.0,
-                   help='share of flow times drawn uniformly on [0, 1] instead')
-    p.add_argument('--velocity-skip', action=argparse.BooleanOptionalAction, default=False,
-                   help='flow stage: the velocity is the network output minus its input')
-    p.add_argument('--prior', action=argparse.BooleanOptionalAction, default=False,
-                   help='flow stage: the teacher refines the run\'s regression net (frozen, an input '
-                        'and the start of its output; CorrDiff-style; implies --velocity-skip). '
-                        'Needs the regression stage first')
     p.add_argument('--init', type=Path, default=None, metavar='RUN_PT',
                    help='start the trained stages from this run\'s nets (fine-tuning; same network)')
     p.add_argument('--channels', default='96,128,192', help='U-Net widths per level')
     p.add_argument('--view-looks', action=argparse.BooleanOptionalAction, default=True,
                    help='condition also on the look of the object segment each local view points '
-                        'at (--no-view-looks: crops only, as models before 2026-11-30)')
+                        'at (--no-view-looks: the crops only, the older network)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2, help='torch CPU threads per process')
     p.add_argument('--device', default='auto', help='auto | cpu | cuda')
@@ -117,6 +104,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--pose-topic', default='/gripper/pose')
     p.add_argument('--joint-states-topic', default='/gripper/joint_states')
     p.add_argument('--path-topic', default='/planned_path')
+    x = p.add_argument_group('experimental (no shipped model uses these)')
+    x.add_argument('--t-mean', type=float, default=0.0,
+                   help='[experimental] location of the logit-normal flow times (negative: more '
+                        'weight on the noise end)')
+    x.add_argument('--t-uniform', type=float, default=0.0,
+                   help='[experimental] share of flow times drawn uniformly on [0, 1] instead')
+    x.add_argument('--velocity-skip', action=argparse.BooleanOptionalAction, default=False,
+                   help='[experimental] flow stage: the velocity is the network output minus its '
+                        'input')
+    x.add_argument('--prior', action=argparse.BooleanOptionalAction, default=False,
+                   help='[experimental] flow stage: the teacher refines the run\'s regression net '
+                        '(frozen, an input and the start of its output; CorrDiff-style; implies '
+                        '--velocity-skip). Needs the regression stage first')
+    x.add_argument('--teacher-rescale', type=float, default=0.0,
+                   help='[experimental] guidance rescale in [0, 1] of the teacher\'s samples for '
+                        'reflow (0: plain CFG; 1: the guided sample keeps the conditional one\'s '
+                        'spread, models.flow)')
 
 
 def topics_from_args(args):
