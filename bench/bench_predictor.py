@@ -28,7 +28,7 @@ from hearing_hands_ros.runtime import available_backends  # noqa: E402
 
 
 def paths(n: int, seconds: float = 7.5) -> list[tr.Trajectory]:
-    """Candidate taps: 7.5 s paths (+ 0.5 s tail = 8 s of audio), different targets."""
+    """Make candidate taps of 7.5 s each, plus a 0.5 s tail (8 s of audio), different targets."""
     out = []
     for i in range(n):
         t = np.linspace(0.0, seconds, 200)

@@ -328,9 +328,9 @@ def fuzz_node(which: str, n: int, seed: int = 0, valid_every: int = 10, rate: fl
                   if k.startswith('input_errors.')}
         report['input_errors_counted'] = dict(sorted(errors.items()))
         report['input_errors_total'] = sum(errors.values())
-        report['node_counters'] = {k: status[k] for k in ('audio_chunks', 'events', 'dropped_events',
-                                                         'dropped_frames', 'paths', 'predictions',
-                                                         'dropped_paths') if k in status}
+        counters = ('audio_chunks', 'events', 'dropped_events', 'dropped_frames', 'paths',
+                    'predictions', 'dropped_paths')
+        report['node_counters'] = {k: status[k] for k in counters if k in status}
         if proc.poll() is None:
             proc.terminate()
             try:

@@ -50,7 +50,7 @@ def rss_mb(pid: int, field: str = 'VmRSS') -> float:
 
 def soak(minutes: float, event_period: float, path_period: float, domain_id: int,
          log_dir: Path) -> dict:
-    """Run the soak (module docstring) and return its report."""
+    """Run the soak described in the module docstring; returns its report."""
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
     from diagnostic_msgs.msg import DiagnosticArray

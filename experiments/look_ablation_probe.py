@@ -1,4 +1,4 @@
-"""Which part of the look match matters: the camera's 128 px, or the finer audio grid?
+r"""Which part of the look match matters: the camera's 128 px, or the finer audio grid?
 
 Backs the detector card's ablation (``docs/detector.md``): on the automatic segments the fine
 audio grid adds about 0.08 and 128 px about 0.04 on top.
@@ -18,7 +18,7 @@ Chance is 0.5. The caches are those of the recipes: ``runs/detector/dataset.npz`
 ``recipes/train_detector.args`` and ``out/detector_test_cache.npz`` by
 ``recipes/evaluate_detector.args``::
 
-    OMP_NUM_THREADS=1 python experiments/look_ablation_probe.py runs/detector/dataset.npz \\
+    OMP_NUM_THREADS=1 python experiments/look_ablation_probe.py runs/detector/dataset.npz \
         out/detector_test_cache.npz --size 128 --audio fine
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How much of the target's material can the plan-start wrist-camera view tell at all?
+r"""How much of the target's material can the plan-start wrist-camera view tell at all?
 
 Backs the predictor card's view-material figure (``docs/predictor.md``): it bounds the material
 accuracy any predictor can reach from the scene, whatever its sampler.
@@ -17,7 +17,7 @@ held-out material:shape combination, and scored on the training folders' held-ou
 windows (``unseen``) and on each test folder. Chance: 1/8. The window cache is the one of
 ``recipes/train_predictor_flow.args`` (built on first use)::
 
-    OMP_NUM_THREADS=1 python experiments/predictor_view_material_probe.py \\
+    OMP_NUM_THREADS=1 python experiments/predictor_view_material_probe.py \
         --cache runs/predictor_cache
 """
 from __future__ import annotations

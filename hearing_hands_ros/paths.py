@@ -22,5 +22,5 @@ def share_path(*parts: str) -> Path:
 
 
 def model_path(name: str) -> Path:
-    """A shipped model bundle by file name, e.g. ``model_path('sounding_object_detector.onnx')``."""
+    """The path of a shipped model bundle file, e.g. ``'sounding_object_detector.onnx'``."""
     return share_path('models', name)

@@ -79,6 +79,7 @@ def available_backends() -> list[str]:
 @dataclass
 class Bundle:
     """A loaded model: ``run(feeds) -> {output name: array}`` on the chosen backend."""
+
     meta: dict
     backend: str
     path: Path

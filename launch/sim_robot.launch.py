@@ -1,5 +1,7 @@
 """Start the simulated robot (sound world) with config/sim_robot.yaml.
 
+Usage:
+
     ros2 launch hearing_hands_ros sim_robot.launch.py
     ros2 launch hearing_hands_ros sim_robot.launch.py params_file:=/path/my_sim.yaml namespace:=robot1
 """

@@ -1,6 +1,5 @@
 """Bag write/read round trip with a small fake world (contract-shaped events); no ROS."""
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -135,8 +134,9 @@ def test_read_foreign_bag(tmp_path):
         wr.write(cf, START, ts.serialize_cdr(ts.types['audio_common_msgs/msg/AudioInfo'](**fmt.info_fields()),
                                              cf.msgtype))
         c = I.compress_rgb(rgb, 'png')
-        img = ts.types['sensor_msgs/msg/CompressedImage'](header=m.header(START, 'cam'), format=c['format'],
-                                                         data=np.frombuffer(c['data'], np.uint8))
+        img = ts.types['sensor_msgs/msg/CompressedImage'](header=m.header(START, 'cam'),
+                                                          format=c['format'],
+                                                          data=np.frombuffer(c['data'], np.uint8))
         wr.write(ci, START, ts.serialize_cdr(img, ci.msgtype))
         stamps = [START, START + 100_000_000 + 300_000, START + 300_000_000]   # jitter, then gap
         for k, t in enumerate(stamps):

@@ -25,6 +25,7 @@ def harness(tmp_path):
 
 def _bad_images(t_ns):
     good = rc.image_msg(scene_image(), t_ns)
+
     def mk(**kw):
         m = Image(header=good.header, height=good.height, width=good.width, encoding=good.encoding,
                   is_bigendian=0, step=good.step, data=good.data)

@@ -112,7 +112,6 @@ class Harness(NodeHarness):
         return t0_ns, [t0_ns + int(s * 1e9) for s in impacts_s]
 
 
-
 @pytest.fixture
 def harness(tmp_path):
     model = make_model(tmp_path / 'det.onnx', look=True)

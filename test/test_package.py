@@ -113,5 +113,6 @@ def test_config_matches_node_parameters(config_file, setup_kwargs):
     for name, value in params.items():
         default = declared[name][0]
         # ROS 2 rejects e.g. 1 for a double parameter: the YAML type must be the default's.
-        assert type(value) is type(default), f'{node_name}.{name}: {value!r} does not match the type of default {default!r}'
+        assert type(value) is type(default), \
+            f'{node_name}.{name}: {value!r} does not match the type of default {default!r}'
         assert declared[name][1], f'{node_name}.{name} has no description'

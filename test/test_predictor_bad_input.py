@@ -4,7 +4,6 @@ line), nothing crashes, and the node keeps serving later good requests."""
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 rclpy = pytest.importorskip('rclpy')

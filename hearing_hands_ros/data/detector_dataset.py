@@ -160,7 +160,8 @@ def _stack(rows: list[dict], cfg: DetectorConfig, look: LookConfig) -> dict:
     L = look.look_size
     empty = {'look_image': (np.uint8, (0, L, L, 3)), 'look_gripper': (bool, (0, L, L)),
              'look_automask': (bool, (0, L, L)), 'look_labels': (np.uint8, (0, L, L)),
-             'look_uv': (np.float32, (0, 2)), 'look_sound': (np.float16, (0, look.n_mels, look.frames)),'image': (np.uint8, (0, s, s, 3)), 'logmel': (np.float16, (0, m, t)),
+             'look_uv': (np.float32, (0, 2)), 'look_sound': (np.float16, (0, look.n_mels, look.frames)),
+             'image': (np.uint8, (0, s, s, 3)), 'logmel': (np.float16, (0, m, t)),
              'automask': (bool, (0, s, s)), 'gripper': (bool, (0, s, s)), 'contact_uv': (np.float32, (0, 2)),
              'labels': (np.uint8, (0, s, s)), 'target': (np.int16, (0,)),
              'auto_iou': (np.float32, (0,)), 'onset_ns': (np.int64, (0,))}

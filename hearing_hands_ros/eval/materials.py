@@ -1,6 +1,6 @@
-"""``hearing-hands evaluate materials``: are materials separable from the audio alone?
+r"""``hearing-hands evaluate materials``: are materials separable from the audio alone?
 
-    hearing-hands evaluate materials --train data/sim/train --test data/sim/test \\
+    hearing-hands evaluate materials --train data/sim/train --test data/sim/test \
         --json out/eval_materials.json --figure out/materials_confusion.png
 
 A :class:`~hearing_hands_ros.eval.sound_classifier.SoundClassifier` is trained on the clean

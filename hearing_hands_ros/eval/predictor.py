@@ -159,8 +159,8 @@ def run(args) -> int:
                 for m, t in sweep.items()}
         t0 = time.perf_counter()
         outs |= {'model': pred.audio,
-                'model_25step_cfg': sample_torch(nets['teacher'], nets['vocoder'], b, 25, 4.5,
-                                                 args.seed + n)[0]}
+                 'model_25step_cfg': sample_torch(nets['teacher'], nets['vocoder'], b, 25, 4.5,
+                                                  args.seed + n)[0]}
         timing['model_25step_cfg'] += time.perf_counter() - t0
         outs['regression'] = regress_torch(nets['regression'], nets['vocoder'], b)[0]
         j = nearest[n]

@@ -200,7 +200,7 @@ class VelocityNet(nn.Module):
 
     def condition(self, traj: torch.Tensor, image: torch.Tensor, crops: torch.Tensor,
                   drop: torch.Tensor, looks: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-frame condition (B, cond_dim, T); dropped rows get the learned null condition."""
+        """Return the per-frame condition, shaped (B, cond_dim, T); dropped rows get the null one."""
         b, t_len, _ = traj.shape
         k = crops.shape[1]
         f = self.traj_mlp((traj - self.traj_mean) / self.traj_std).transpose(1, 2)  # (B,C,T)

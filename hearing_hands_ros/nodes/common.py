@@ -251,7 +251,7 @@ class ModelNode(LifecycleNode):
         self._own_subscriptions += subscribe_info(self, msg_type, topic, callback, callback_group)
 
     def publisher(self, msg_type, topic: str, qos):
-        """A lifecycle publisher (it sends only while active) that ``cleanup`` destroys."""
+        """Create a lifecycle publisher: it sends only while active; ``cleanup`` destroys it."""
         pub = self.create_lifecycle_publisher(msg_type, topic, qos)
         self._own_publishers.append(pub)
         return pub

@@ -300,7 +300,7 @@ class SoundingObjectDetector(ModelNode):
             self.diag.set_value('fingers', pipe.fingers)
             if pipe.fingers.startswith('not cut out'):
                 self.get_logger().warning('no camera_info yet: the fingers are not cut out of the '
-                                       'object segments', throttle_duration_sec=10.0)
+                                          'object segments', throttle_duration_sec=10.0)
 
     def _publish(self, answer: Answer) -> None:
         rgb, cands, s = answer.rgb, answer.candidates, answer.look_size

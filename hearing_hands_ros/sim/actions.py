@@ -51,6 +51,7 @@ def yaw_quat(yaw) -> np.ndarray:
 @dataclass
 class Plan:
     """A planned action: keyframes q (K, 5) at absolute episode times (K,)."""
+
     kind: str
     target: int                        # object id (0 for idle)
     times: np.ndarray                  # (K,) [s], strictly increasing
@@ -96,6 +97,7 @@ class Plan:
 @dataclass
 class ObjState:
     """Current state of one object, as the planner sees it."""
+
     id: int
     shape: str
     size: np.ndarray                   # (3,) body-frame full extents [m]

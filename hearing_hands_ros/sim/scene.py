@@ -65,6 +65,7 @@ _TEXTURES = {
 @dataclass
 class ObjectSpec:
     """One rigid object. Body frame at the centre of its bounding box, upright."""
+
     id: int
     shape: str
     material: str
@@ -96,6 +97,7 @@ class ObjectSpec:
 @dataclass
 class Scene:
     """A generated scene: MJCF text plus the object descriptions."""
+
     xml: str
     objects: list                # list[ObjectSpec]
     seed: int
@@ -364,7 +366,7 @@ def build_mjcf(objects: list, rng: np.random.Generator, timestep: float = 0.001)
                       f'<freejoint name="{o.name}_free"/>' + ''.join(geoms) + '</body>')
 
     # Gripper: x/y/z slides, yaw hinge, two fingers. Position servos with damping (kv).
-    fl, (ft, fw) = FINGER_LEN, FINGER_HALF
+    fl, (ft, _) = FINGER_LEN, FINGER_HALF
     cx, cy = _camera_xyaxes()
     mic = MIC_OFFSET_TCP
     gripper = f"""

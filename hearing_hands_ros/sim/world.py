@@ -54,8 +54,9 @@ DEFAULT_START_NS = 1_767_225_600 * 10 ** 9
 
 V_IMPACT = 0.02        # [m/s] approach speed of a new contact that counts as an impact
 V_SLAP = 0.1           # [m/s] ... of a new point of an ongoing contact (a toppling box lands)
-SEPARATION = 0.008     # [s] a pair apart at least this long makes a new contact (bounces are
-                       #     longer; contact flicker of rattling/rocking bodies is shorter)
+# SEPARATION: a pair apart at least this long makes a new contact (bounces are longer; contact
+# flicker of rattling/rocking bodies is shorter)
+SEPARATION = 0.008     # [s]
 J_MIN = 2e-4           # [N s] smallest impulse that is a sound event
 IMPACT_WINDOW = 0.006  # [s] audio is rendered this long after physics (pulses fit in a chunk)
 REFRACTORY = 0.03      # [s] per pair, after an impact onset
@@ -73,6 +74,7 @@ PATH_HZ = 50.0         # [Hz] sampling of the published planned path
 @dataclass
 class SimConfig:
     """Episode configuration (docs/contract.md)."""
+
     scenario: str = 'mixed'            # 'mixed' | 'ambiguous'
     seed: int = 0
     n_actions: int | None = None       # None: scenario default (mixed 4-8, ambiguous 3-6)
@@ -156,6 +158,7 @@ def _jsonable(x):
 @dataclass
 class _Pair:
     """Sound state of one pair of bodies (a > b in sound-id order)."""
+
     a: int
     b: int
     force: float = 0.0                 # normal force of the last step [N]

@@ -48,7 +48,7 @@ from hearing_hands_ros.errors import UserError
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models.judge import AudioJudge, judge_loss, label_sets
 from hearing_hands_ros.models.predictor import (N_VIEW_LOOK, PredictorConfig, VelocityNet, bind,
-                                               count_parameters, regression_predict)
+                                                count_parameters, regression_predict)
 from hearing_hands_ros.models.predictor_run import load_run, save_run
 from hearing_hands_ros.models.vocoder import MelSpectrogram, Vocoder, vocoder_loss
 
