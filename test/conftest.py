@@ -1,5 +1,7 @@
 """Test-wide environment: DDS stays on loopback, MuJoCo renders off-screen.
 
+`test/unit` needs no ROS graph; `test/ros` starts real nodes on DDS (`node_harness.NodeHarness`).
+
 Each ROS test still picks its own ROS_DOMAIN_ID (see ``ros_domain``) so tests never hear each other.
 """
 import os
@@ -29,3 +31,12 @@ def bags(tmp_path_factory):
     out = tmp_path_factory.mktemp('bags')
     write_episode(SoundWorld(SimConfig(seed=4, n_actions=2, width=64, height=64)), out, 'episode_0000')
     return out
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test by its folder: ``unit`` (no ROS graph) or ``ros`` (real nodes on DDS), so
+    ``pytest -m unit`` runs the quick half alone."""
+    for item in items:
+        folder = item.path.parent.name
+        if folder in ('unit', 'ros'):
+            item.add_marker(getattr(pytest.mark, folder))

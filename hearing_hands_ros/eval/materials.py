@@ -157,11 +157,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from hearing_hands_ros.errors import UserError
     action = args.kind == 'action'
-    result = evaluate_material_separability(
-        args.train, args.test, kind=args.kind, method=args.method, model_out=args.save_model,
-        spectrum=action if args.spectrum is None else args.spectrum,
-        include_level=action if args.level is None else args.level)
+    try:
+        result = evaluate_material_separability(
+            args.train, args.test, kind=args.kind, method=args.method, model_out=args.save_model,
+            spectrum=action if args.spectrum is None else args.spectrum,
+            include_level=action if args.level is None else args.level)
+    except (ValueError, FileNotFoundError) as e:     # no labelled episodes, too few clips
+        raise UserError(f'cannot evaluate on these episodes: {e}') from None
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure = Path(args.figure) if args.figure else out.with_suffix('.png')

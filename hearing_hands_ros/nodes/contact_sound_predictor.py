@@ -158,11 +158,19 @@ class ContactSoundPredictor(ModelNode):
         except tr.TrajectoryError as e:
             self.diag.report_input_error('bad_path', f'{e}; path skipped')
             return
-        try:
-            self._jobs.put_nowait((start_ns, frame, traj, time.perf_counter()))
-        except queue.Full:
-            self.diag.count('dropped_paths')
-            self.diag.report_input_error('busy', 'inference queue full; path dropped')
+        job = (start_ns, frame, traj, time.perf_counter())
+        while True:                       # a full queue drops its oldest path: newer plans win
+            try:
+                self._jobs.put_nowait(job)
+                return
+            except queue.Full:
+                try:
+                    self._jobs.get_nowait()
+                except queue.Empty:
+                    continue
+                self.diag.count('dropped_paths')
+                self.diag.report_input_error('busy', 'inference queue full; the oldest waiting '
+                                             'path was dropped')
 
     # --- inference ------------------------------------------------------------------------
     def _work(self) -> None:

@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = 'hearing_hands_ros'
 
 #: Layers, top (1) to bottom (4). Patterns match module names relative to the package ('' is the

@@ -54,7 +54,7 @@ def test_every_subscription_matches_the_drivers(ros_domain, tmp_path, which):
         h = DetectorHarness(ros_domain(64), {'model_path': str(make_model(tmp_path / 'd.onnx'))})
     else:
         from hearing_hands_ros.train.export_predictor import tiny_bundle
-        h = PredictorHarness(ros_domain(73), {'model_path': str(tiny_bundle(tmp_path / 'p'))})
+        h = PredictorHarness(ros_domain(75), {'model_path': str(tiny_bundle(tmp_path / 'p'))})
     try:
         name = h.node.get_name()
         checked = 0

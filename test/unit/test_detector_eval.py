@@ -1,7 +1,6 @@
 """Detector evaluation helpers: geometry baselines and the live demo on real nodes."""
 import numpy as np
 
-from hearing_hands_ros.demo import demo_live
 from hearing_hands_ros.eval.detector import nearest_gripper, paired_difference, score_events
 from hearing_hands_ros.sim.scene import GRIPPER_LABEL
 
@@ -51,17 +50,3 @@ def test_nearest_gripper_by_centroid_and_by_pixel_can_disagree():
     assert by_centroid[0]['mask'] is small['mask']
     assert by_pixel[0]['mask'] is big['mask']
     assert by_centroid[0]['score'] >= by_centroid[1]['score']
-
-
-def test_demo_live_runs_real_nodes_and_writes_pictures(tmp_path, monkeypatch):
-    from test_detector_node import make_model
-    monkeypatch.setenv('ROS_DOMAIN_ID', '64')
-    model = make_model(tmp_path / 'det.onnx')
-    files = demo_live(tmp_path / 'demo', model, seed=5, n_actions=2, speed=2.0)
-    names = {f.name for f in files}
-    assert 'detections.md' in names
-    text = (tmp_path / 'demo' / 'detections.md').read_text()
-    assert 'detection arrays from' in text
-    if 'detections.png' in names:
-        import cv2
-        assert cv2.imread(str(tmp_path / 'demo' / 'detections.png')) is not None

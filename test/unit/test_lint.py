@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CODE = ['hearing_hands_ros', 'test', 'bench', 'experiments', 'launch', 'setup.py']
 
 

@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PKG = 'hearing_hands_ros'
 #: Top-level import names that are ROS packages (must be <exec_depend>s), besides *_msgs.
 ROS_IMPORTS = {'rclpy', 'ament_index_python', 'cv_bridge', 'launch', 'launch_ros',

@@ -18,7 +18,7 @@ from hearing_hands_ros.nodes.common import (AUDIO_QOS, INFO_QOS, RELIABLE_QOS,  
                                             SENSOR_QOS, Diagnostics, declare_params, percentiles)
 from hearing_hands_ros.ros_convert import stamp_to_ns  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'sim_robot.yaml'
+CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'sim_robot.yaml'
 TOPICS = {  # topic -> (type, QoS a subscriber uses)
     '/wrist_camera/image_raw': (Image, SENSOR_QOS),
     '/wrist_camera/camera_info': (CameraInfo, SENSOR_QOS),

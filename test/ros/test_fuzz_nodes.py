@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip('rclpy')
-BENCH = Path(__file__).resolve().parents[1] / 'bench' / 'fuzz_nodes.py'
+BENCH = Path(__file__).resolve().parents[2] / 'bench' / 'fuzz_nodes.py'
 
 
 @pytest.fixture(scope='module')

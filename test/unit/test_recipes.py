@@ -9,7 +9,7 @@ import pytest
 
 from hearing_hands_ros import cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / 'recipes'
 COMMAND_RECIPES = sorted(RECIPES.glob('*.args'))
 INCLUDES = sorted((RECIPES / 'include').glob('*.args'))
