@@ -2,7 +2,8 @@
 
 ``retrieval`` answers with the recorded audio of the training window whose trajectory features are
 nearest; ``model_25step_cfg`` samples the run's flow teacher (Euler steps, classifier-free
-guidance); ``regression`` is the same network trained by direct regression.
+guidance); ``regression`` is the same network trained by direct regression. Each runs when the
+files allow it (``missing_nets``): the run's nets for the last two, training bags for retrieval.
 """
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ def retrieve(train, test, test_idx) -> list[int]:
     for i in test_idx:
         q = (retrieval_features(test, i) - mu) / sd
         out.append(int(np.argmin(((a - q) ** 2).sum(1))))
+    return out
+
+
+#: the run checkpoint's nets each baseline needs
+NEEDS = {'model_25step_cfg': ('teacher', 'vocoder'), 'regression': ('regression', 'vocoder')}
+NET_NAMES = {'teacher': 'flow teacher', 'regression': 'regression net', 'vocoder': 'vocoder'}
+
+
+def missing_nets(nets: dict, run_path, needs=NEEDS) -> dict[str, str]:
+    """Why each entry of ``needs`` cannot run with the nets of ``run_path`` (none: all can)."""
+    out = {}
+    for method, names in needs.items():
+        lacks = [NET_NAMES[k] for k in names if nets.get(k) is None]
+        if lacks:
+            out[method] = (f'the run checkpoint {run_path} holds no {" or ".join(lacks)} (pass '
+                           '--run RUN/predictor.pt from a training run, or export with '
+                           '--with-baselines)')
     return out
 
 
