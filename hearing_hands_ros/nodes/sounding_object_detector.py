@@ -88,6 +88,9 @@ PARAMS = {
 }
 
 
+#: An AudioInfo equal to the last one and this close after it is the same message, delivered on
+#: both the latched and the volatile subscription [s].
+INFO_REPEAT_S = 0.5
 COUNTERS = ('events', 'detections_published', 'dropped_events', 'dropped_frames', 'audio_chunks')
 
 
@@ -102,6 +105,7 @@ class SoundingObjectDetector(ModelNode):
         self.worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._events: queue.Queue = queue.Queue(maxsize=64)
+        self._last_info: tuple | None = None
         for key in COUNTERS:
             self.diag.count(key, 0)
         self.start()
@@ -156,6 +160,7 @@ class SoundingObjectDetector(ModelNode):
 
     def activate(self) -> None:
         """Subscribe the sensors and start the inference thread."""
+        self._last_info = None
         audio_group = MutuallyExclusiveCallbackGroup()
         self.subscribe_info(AudioInfo, 'audio_info', self.on_audio_info, audio_group)
         self.subscribe(AudioDataStamped, 'audio_stamped', self.on_audio, AUDIO_SUB_QOS,
@@ -203,6 +208,13 @@ class SoundingObjectDetector(ModelNode):
                 self.pipe.set_aperture(float(msg.position[i]))
 
     def on_audio_info(self, msg: AudioInfo) -> None:
+        # a latched publisher's message comes on both halves of the info pair: take it once
+        key = (msg.channels, msg.sample_rate, msg.sample_format, msg.bitrate, msg.coding_format)
+        now = time.monotonic()
+        if self._last_info is not None and self._last_info[0] == key \
+                and now - self._last_info[1] < INFO_REPEAT_S:
+            return
+        self._last_info = (key, now)
         try:
             fmt = A.AudioFormat.from_info(msg)
         except A.AudioFormatError as e:

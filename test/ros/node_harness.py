@@ -1,8 +1,8 @@
 """The one node-test harness: a node under test and a peer node on real DDS (loopback, the test's
 own domain), spun by one executor thread, with waiting, diagnostics and lifecycle helpers.
 
-Used through the ``node_harness`` fixture (``test/conftest.py``), or subclassed by a node's own
-harness that adds the publishers and subscriptions of its topics.
+Used through the ``node_harness`` fixture (``test/ros/conftest.py``), or subclassed by a node's
+own harness that adds the publishers and subscriptions of its topics.
 """
 import threading
 import time
@@ -22,23 +22,34 @@ TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE,
 
 
 class NodeHarness:
-    """``node_cls(**params)`` in a fresh context on ``domain_id``, and a peer node ``peer``."""
+    """``node_cls(**params)`` in a fresh context on ``domain_id``, and a peer node ``peer``.
 
-    def __init__(self, domain_id: int, node_cls, params: dict | None = None, peer: str = 'peer',
-                 cli_args: list | None = None):
+    Without ``node_cls`` only the context and the peer exist; ``start_node`` adds the node under
+    test later (after the peer has subscribed to what it will publish first).
+    """
+
+    def __init__(self, domain_id: int, node_cls=None, params: dict | None = None,
+                 peer: str = 'peer', cli_args: list | None = None):
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx, domain_id=domain_id)
-        overrides = [Parameter(k, value=v) for k, v in (params or {}).items()]
-        self.node = node_cls(context=self.ctx, parameter_overrides=overrides,
-                             **({'cli_args': cli_args} if cli_args else {}))
         self.peer = rclpy.create_node(peer, context=self.ctx)
         self.diagnostics: list = []
         self.peer.create_subscription(DiagnosticArray, '/diagnostics', self.diagnostics.append, 10)
         self.ex = MultiThreadedExecutor(num_threads=4, context=self.ctx)
-        self.ex.add_node(self.node)
         self.ex.add_node(self.peer)
         self.thread = threading.Thread(target=self.ex.spin, daemon=True)
         self.thread.start()
+        self.node = None
+        if node_cls is not None:
+            self.start_node(node_cls, params, cli_args)
+
+    def start_node(self, node_cls, params: dict | None = None, cli_args: list | None = None):
+        """Create the node under test in this context and spin it."""
+        overrides = [Parameter(k, value=v) for k, v in (params or {}).items()]
+        self.node = node_cls(context=self.ctx, parameter_overrides=overrides,
+                             **({'cli_args': cli_args} if cli_args else {}))
+        self.ex.add_node(self.node)
+        return self.node
 
     # --- waiting -------------------------------------------------------------------------
     @staticmethod
@@ -95,9 +106,10 @@ class NodeHarness:
     def close(self) -> None:
         """Stop spinning, stop the node's threads, destroy everything."""
         self.ex.shutdown(timeout_sec=2)
-        close = getattr(self.node, 'close', None)
-        if close is not None:
-            close()
-        self.node.destroy_node()
+        if self.node is not None:
+            close = getattr(self.node, 'close', None)
+            if close is not None:
+                close()
+            self.node.destroy_node()
         self.peer.destroy_node()
         rclpy.shutdown(context=self.ctx)

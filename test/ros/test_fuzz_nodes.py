@@ -28,3 +28,8 @@ def test_node_survives_malformed_messages(fuzz, tmp_path, which, domain):
     assert all(v == 200 for v in r['sent'].values())
     # the node saw the bad input and said so, per kind, on /diagnostics
     assert r['input_errors_total'] > 0 and 'bad_image' in r['input_errors_counted']
+    # each bad message is counted once, also an AudioInfo that arrives on both subscriptions
+    for topic, kind in (('image', 'bad_image'), ('audio_info', 'bad_audio_info'),
+                        ('planned_path', 'bad_path')):
+        if topic in r['sent']:
+            assert r['input_errors_counted'].get(kind, 0) <= r['sent'][topic]

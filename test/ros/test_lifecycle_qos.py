@@ -10,7 +10,6 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSCompatibility, QoSPro
 
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
 from hearing_hands_ros.nodes.common import INFO_QOS, LATCHED_QOS  # noqa: E402
-from node_harness import NodeHarness  # noqa: E402
 from test_detector_node import SR, Harness as DetectorHarness, make_model  # noqa: E402
 from test_predictor_node import NS, Harness as PredictorHarness, tap_path_msg  # noqa: E402
 
@@ -160,14 +159,10 @@ def test_predictor_lifecycle_over_dds(ros_domain, tmp_path):
         h.close()
 
 
-def test_autostart_default_is_active(ros_domain, tmp_path):
+def test_autostart_default_is_active(node_harness, tmp_path):
     from hearing_hands_ros.nodes.sounding_object_detector import SoundingObjectDetector
-    h = NodeHarness(ros_domain(68), SoundingObjectDetector,
-                    {'model_path': str(make_model(tmp_path / 'd.onnx'))})
-    try:
-        assert h.lifecycle_state() == 'active' and h.node.bundle is not None
-    finally:
-        h.close()
+    h = node_harness(68, SoundingObjectDetector, {'model_path': str(make_model(tmp_path / 'd.onnx'))})
+    assert h.lifecycle_state() == 'active' and h.node.bundle is not None
 
 
 def test_info_pair_matches_both_publishers():

@@ -1,6 +1,5 @@
 """Integration: the sim_robot node, loaded with config/sim_robot.yaml, publishes every contract
-topic with driver QoS; a late subscriber still gets the latched AudioInfo; /diagnostics."""
-import threading
+topic with driver QoS; AudioInfo is republished as audio_capture does; /diagnostics."""
 import time
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from nav_msgs.msg import Path as PathMsg  # noqa: E402
-from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 
 from hearing_hands_ros.nodes.common import (AUDIO_QOS, INFO_QOS, RELIABLE_QOS,  # noqa: E402
@@ -31,42 +29,6 @@ TOPICS = {  # topic -> (type, QoS a subscriber uses)
 }
 
 
-class Ros:
-    """A private rclpy context with a MultiThreadedExecutor spinning in a thread."""
-
-    def __init__(self):
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.executor = MultiThreadedExecutor(num_threads=3, context=self.context)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.nodes = []
-
-    def add(self, node, spin=True):
-        self.nodes.append(node)
-        if spin:
-            self.executor.add_node(node)
-            if not self.thread.is_alive():
-                self.thread.start()
-        return node
-
-    def close(self):
-        self.executor.shutdown(timeout_sec=2.0)
-        if self.thread.is_alive():
-            self.thread.join(timeout=2.0)
-        for node in reversed(self.nodes):
-            getattr(node, 'close', lambda: None)()
-            node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-
-@pytest.fixture
-def ros(ros_domain):
-    ros_domain(41)
-    r = Ros()
-    yield r
-    r.close()
-
-
 def _wait(cond, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end and not cond():
@@ -75,18 +37,18 @@ def _wait(cond, timeout):
 
 
 @pytest.mark.timeout(90)
-def test_sim_robot_publishes_contract_topics(ros):
+def test_sim_robot_publishes_contract_topics(node_harness):
     from hearing_hands_ros.nodes.sim_robot import SimRobot
     got = {t: [] for t in TOPICS}
-    probe = rclpy.create_node('probe', context=ros.context)
+    h = node_harness(41, peer='probe')
+    probe = h.peer
     for topic, (typ, qos) in TOPICS.items():
         probe.create_subscription(typ, topic, lambda m, t=topic: got[t].append(m), qos)
-    ros.add(probe)
     t_start = rclpy.clock.Clock().now().nanoseconds
-    sim = ros.add(SimRobot(context=ros.context, cli_args=[
+    sim = h.start_node(SimRobot, cli_args=[
         '--ros-args', '--params-file', str(CONFIG), '-p', 'width:=32', '-p', 'height:=24',
         '-p', 'n_actions:=1', '-p', 'episodes:=1', '-p', 'speed:=0.0', '-p', 'start_delay:=0.5',
-        '-p', 'hardware_id:=test_arm', '-p', 'audio_info_period_s:=0.5']))
+        '-p', 'hardware_id:=test_arm', '-p', 'audio_info_period_s:=0.5'])
     assert _wait(lambda: sim.diag.values.get('state') == 'finished', 60), sim.diag.values
     assert _wait(lambda: all(got.values()), 5), {t: len(v) for t, v in got.items()}
 
@@ -128,14 +90,15 @@ def test_sim_robot_publishes_contract_topics(ros):
     assert _wait(lambda: late, 5) and late[0].sample_rate == 16000
 
 
-def test_bad_parameters_refuse_to_start(ros):
+def test_bad_parameters_refuse_to_start(node_harness):
     from hearing_hands_ros.nodes.sim_robot import SimRobot
+    h = node_harness(41)
     with pytest.raises(ValueError, match='scenario'):
-        SimRobot(context=ros.context, cli_args=['--ros-args', '-p', 'scenario:=nope'])
+        SimRobot(context=h.ctx, cli_args=['--ros-args', '-p', 'scenario:=nope'])
 
 
-def test_diagnostics_levels_and_input_errors(ros):
-    node = ros.add(rclpy.create_node('diag_probe', context=ros.context), spin=False)
+def test_diagnostics_levels_and_input_errors(node_harness):
+    node = node_harness(41).peer
     p = declare_params(node, {'gain': (2.5, 'A gain.'), 'name': ('x', 'A name.')})
     assert (p.gain, p.name) == (2.5, 'x')
     assert node.describe_parameter('gain').description == 'A gain.'

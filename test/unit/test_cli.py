@@ -1,7 +1,6 @@
 """hearing-hands CLI: usage errors are one line + exit 2; simulate writes readable bags; demo."""
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
