@@ -40,11 +40,13 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     'train': ('train a model from rosbag2 episodes', {
         'detector': 'hearing_hands_ros.train.detector',
         'look-match': 'hearing_hands_ros.train.look_match',
-        'predictor': 'hearing_hands_ros.train.predictor'}),
+        'predictor': 'hearing_hands_ros.train.predictor',
+        'events': 'hearing_hands_ros.train.events'}),
     'export': ('export a trained model to an ONNX bundle (+ metadata) for the nodes', {
         'detector': 'hearing_hands_ros.train.export_detector',
         'look-match': 'hearing_hands_ros.train.export_look_match',
-        'predictor': 'hearing_hands_ros.train.export_predictor'}),
+        'predictor': 'hearing_hands_ros.train.export_predictor',
+        'events': 'hearing_hands_ros.train.export_events'}),
     'evaluate': ('evaluate on held-out episodes against baselines (JSON + pictures)', {
         'detector': 'hearing_hands_ros.eval.detector',
         'predictor': 'hearing_hands_ros.eval.predictor',

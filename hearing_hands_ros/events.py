@@ -72,18 +72,33 @@ def _envelope_db(x: np.ndarray, sr: int, hop_s: float = 0.001) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(peak, 1e-6))
 
 
+def _loudness_db(x: np.ndarray, sr: int, window_s: float = 0.01, hop_s: float = 0.001) -> np.ndarray:
+    """RMS level over ``window_s`` at every hop, in dBFS (smooth enough for a slide's texture)."""
+    hop = max(1, int(round(hop_s * sr)))
+    n = len(x) // hop
+    if n == 0:
+        return np.zeros(0)
+    power = (x[:n * hop].astype(np.float64) ** 2).reshape(n, hop).mean(1)
+    k = max(1, int(round(window_s / hop_s)))
+    smooth = np.convolve(power, np.ones(k) / k, mode='full')[k - 1:k - 1 + n]   # trailing window
+    return 10.0 * np.log10(np.maximum(smooth, 1e-12))
+
+
 def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s: float = 0.03,
                  slide_s: float = 0.12, sustain_db: float = 20.0) -> list[HeardEvent]:
     """The contact events in recorded audio (float, mono), with no labels.
 
-    Onsets come from the package's streaming onset detector (``audio.detect_onsets``). An onset
-    whose sound stays within ``sustain_db`` of its peak for at least ``slide_s`` is a slide
-    (friction keeps exciting the object; an impact rings down faster), lasting until the level
-    falls below that; later onsets inside a slide are its texture, not events of their own.
+    Onsets come from the package's streaming onset detector (``audio.detect_onsets``); an
+    event's level is the peak of the 1 ms envelope in the ``level_s`` after its onset. An onset
+    whose 10 ms RMS level stays within ``sustain_db`` of its first peak for at least ``slide_s``
+    is a slide (friction keeps exciting the object; an impact rings down faster), lasting until
+    the level falls below that; later onsets inside a slide are its texture, not events of their
+    own.
     """
     x = np.asarray(audio, np.float32)
     onsets = detect_onsets(x, sr, threshold_db=threshold_db)
     env = _envelope_db(x, sr)
+    loud = _loudness_db(x, sr)
     out: list[HeardEvent] = []
     slide_end = -np.inf
     for t in onsets:
@@ -94,9 +109,9 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
         if not len(head):
             continue
         peak = float(head.max())
-        k_peak = k + int(head.argmax())
-        below = np.nonzero(env[k_peak:] < peak - sustain_db)[0]
-        sustain = (below[0] if len(below) else len(env) - k_peak) / 1000.0
+        k_peak = k + int(loud[k:k + len(head)].argmax())
+        below = np.nonzero(loud[k_peak:] < loud[k_peak] - sustain_db)[0]
+        sustain = (below[0] if len(below) else len(loud) - k_peak) / 1000.0
         kind = 'slide' if sustain >= slide_s else 'impact'
         duration = sustain if kind == 'slide' else 0.0
         if kind == 'slide':

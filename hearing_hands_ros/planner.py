@@ -25,12 +25,15 @@ import numpy as np
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import detect_onsets
 from hearing_hands_ros.errors import ModelError
+from hearing_hands_ros.events import ContactEvent, expected_peak_db, p_contact
+from hearing_hands_ros.models import events as E
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
 from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.runtime import load_bundle
 
 MODEL_NAME = 'contact_sound_predictor'
+EVENTS_NAME = 'contact_events'
 
 
 def default_model_path() -> Path:
@@ -40,7 +43,8 @@ def default_model_path() -> Path:
 
 @dataclass
 class Prediction:
-    audio: np.ndarray                  # (N,) float32 at sample_rate; sample 0 = path start
+    # (N,) float32 at sample_rate; sample 0 = path start (None when asked for events only)
+    audio: np.ndarray | None
     sample_rate: int
     onsets: np.ndarray                 # (C,) predicted contact onsets [s from path start]
     contact_positions: np.ndarray      # (C, 3) planned TCP position at each onset [m, scene frame]
@@ -53,10 +57,23 @@ class Prediction:
     # where it is low the model cannot see what the path will touch (plan the contact motion
     # from a pose whose camera view shows the target)
     in_view: float = 1.0
+    # the contact-event model's answer (None without a contact_events bundle): the audible
+    # contacts of the path, and the probability of at least one
+    events: list[ContactEvent] | None = None
+    p_contact: float = float('nan')
 
     @property
     def duration(self) -> float:
         return len(self.audio) / self.sample_rate
+
+    def p_contact_by(self, t: float) -> float:
+        """P(an audible contact by ``t`` s from the path start), from the events."""
+        return p_contact([e for e in (self.events or []) if e.time <= t])
+
+    def p_material(self, material: str) -> float:
+        """P(the path audibly touches ``material``), from the events' material posteriors."""
+        return float(1.0 - np.prod([1.0 - e.probability * e.material_probs.get(material, 0.0)
+                                    for e in (self.events or [])]))
 
 
 # --- sound descriptors and prototypes ---------------------------------------------------------
@@ -141,8 +158,9 @@ class Planner:
     def __init__(self, model: str | Path | None = None, backend: str = 'auto',
                  steps: int | None = None, guidance: float | None = None, threads: int = 0,
                  T_tcp_camera=None, temperature: float | None = None,
-                 guidance_rescale: float | None = None):
+                 guidance_rescale: float | None = None, events_model: str | Path | None = None):
         path = Path(model) if model else default_model_path()
+        self.events, self.event_cfg = self._load_events(events_model, path, backend, threads)
         self.bundle = load_bundle(path, 'predictor', backend=backend, threads=threads,
                                   expect={'feature_layout': list(tr.FEATURE_LAYOUT)},
                                   torch_loader=torch_backend)
@@ -190,6 +208,19 @@ class Planner:
         self.mel_std = np.asarray(meta.get('mel_std', [4.0] * n_mels), np.float32).reshape(-1, 1)
         self.max_path_duration = float(meta['max_path_duration'])
 
+    @staticmethod
+    def _load_events(events_model, predictor_path: Path, backend: str, threads: int):
+        """The contact-event bundle: the one given, else ``contact_events`` beside the predictor
+        (none there: events are not predicted)."""
+        path = Path(events_model) if events_model else predictor_path.with_name(f'{EVENTS_NAME}.onnx')
+        if not events_model and not path.with_suffix('.json').is_file():
+            return None, None
+        bundle = load_bundle(path, 'events', backend=backend, threads=threads,
+                             expect={'feature_layout': list(tr.FEATURE_LAYOUT),
+                                     'n_inputs': E.N_INPUTS, 'materials': list(E.MATERIALS)},
+                             torch_loader=E.torch_loader)
+        return bundle, E.EventConfig.from_dict(bundle.meta['config'])
+
     @property
     def backend(self) -> str:
         return self.bundle.backend
@@ -235,7 +266,7 @@ class Planner:
         in_view = np.array([P.in_image(uv[:int(np.ceil(n / self.cfg.frames_per_crop))], w, h).mean()
                             for (_, uv), n in zip(views, frames)])
         looks = None
-        if self.cfg.look_dim:       # segments once per distinct plan-start pose (usually one)
+        if self.cfg.look_dim or self.events is not None:   # segments once per plan-start pose
             keys = [np.round(f[0, :16], 4).tobytes() for f in feats]
             scenes = {}
             for key, f in zip(keys, feats):
@@ -318,17 +349,64 @@ class Planner:
                                   nearest_prototype(desc, protos, 'action'), mel))
         return out
 
+    def predict_events(self, traj, frames, looks=None, contact_z=None) -> list[list[ContactEvent]]:
+        """The contact events of prepared paths (see :meth:`prepare`); ``contact_z`` = the
+        intended contact's height per path (or one for all; None = not known)."""
+        if self.events is None:
+            raise ModelError(f'no {EVENTS_NAME} bundle beside the predictor: events are not '
+                             'predicted (export one with `hearing-hands export events`)')
+        b = len(traj)
+        cz = contact_z if isinstance(contact_z, (list, tuple, np.ndarray)) else [contact_z] * b
+        if len(cz) != b:
+            raise ValueError(f'contact_z: {len(cz)} heights for {b} paths')
+        x = np.stack([E.model_inputs(traj[i], int(frames[i]), None if looks is None else looks[i],
+                                     cz[i], self.event_cfg) for i in range(b)])
+        out = self.events.run({'inputs': x})
+        return [E.decode(out['onset'][i], out['slide'][i], out['level'][i], out['material'][i],
+                         traj[i, :, :3], int(frames[i]), self.event_cfg) for i in range(b)]
+
     def predict(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None, seed: int = 0,
                 steps: int | None = None, guidance: float | None = None,
                 aperture: float = tr.DEFAULT_APERTURE,
-                temperature: float | None = None) -> list[Prediction]:
-        """Predict the sound of every candidate path in one batched call."""
+                temperature: float | None = None, audio: bool = True,
+                contact_z=None) -> list[Prediction]:
+        """Predict every candidate path in one batched call: its contact events (with a
+        contact_events bundle) and, unless ``audio=False``, its sound. ``contact_z``: the
+        height of the surface each path means to touch, where the planner knows it."""
         traj, image, crops, frames, in_view, looks = self.prepare(paths, rgb, K, aperture)
-        preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance, temperature,
-                                      looks)
-        for p, v in zip(preds, in_view):
+        events = self.predict_events(traj, frames, looks, contact_z) if self.events else None
+        if audio:
+            preds = self.predict_features(traj, image, crops, frames, seed, steps, guidance,
+                                          temperature, looks)
+        elif events is None:
+            raise ModelError('audio=False needs a contact_events bundle (events only)')
+        else:
+            preds = [Prediction(None, self.sample_rate, np.zeros(0), np.zeros((0, 3)),
+                                np.zeros(0), E_FLOOR) for _ in range(len(traj))]
+        for i, (p, v) in enumerate(zip(preds, in_view)):
             p.in_view = float(v)
+            if events is not None:
+                _take_events(p, events[i])
         return preds
+
+
+E_FLOOR = -60.0          # [dBFS] the level of a silent prediction
+
+
+def _take_events(p: Prediction, events: list[ContactEvent], threshold: float = 0.5) -> None:
+    """Answer from the events: onsets, positions, levels and material of the likely contacts,
+    the expected peak level and P(contact)."""
+    p.events = events
+    p.p_contact = p_contact(events)
+    p.peak_db = expected_peak_db(events, E_FLOOR)
+    likely = [e for e in events if e.probability >= threshold]
+    p.onsets = np.array([e.time for e in likely])
+    p.contact_positions = np.array([e.position for e in likely]).reshape(-1, 3)
+    p.onset_levels_db = np.array([e.peak_db for e in likely])
+    if events:
+        mass = {m: sum(e.probability * e.material_probs.get(m, 0.0) for e in events)
+                for m in E.MATERIALS}
+        p.material = max(mass, key=mass.get)
 
 
 # --- ranking ----------------------------------------------------------------------------------
@@ -338,8 +416,12 @@ def rank_quietest(preds: list[Prediction]) -> list[int]:
 
 
 def rank_contact_by(preds: list[Prediction], t: float) -> list[int]:
-    """Indices of paths whose first predicted contact happens by ``t`` seconds (earliest first),
-    then the others (those without any contact last)."""
+    """Indices, the path most likely to make an audible contact by ``t`` s first (from the
+    events: ``Prediction.p_contact_by``); without events, paths whose first predicted onset is
+    by ``t`` first (earliest first), those without any contact last."""
+    if all(p.events is not None for p in preds):
+        return sorted(range(len(preds)), key=lambda i: -preds[i].p_contact_by(t))
+
     def key(i):
         o = preds[i].onsets
         first = float(o[0]) if len(o) else np.inf
@@ -348,5 +430,9 @@ def rank_contact_by(preds: list[Prediction], t: float) -> list[int]:
 
 
 def rank_by_material(preds: list[Prediction], material: str) -> list[int]:
-    """Indices, paths that sound like ``material`` first (then quietest)."""
+    """Indices, the path most likely to touch ``material`` audibly first (from the events:
+    ``Prediction.p_material``); without events, paths that sound like it first, then quietest."""
+    if all(p.events is not None for p in preds):
+        return sorted(range(len(preds)), key=lambda i: (-preds[i].p_material(material),
+                                                        preds[i].peak_db))
     return sorted(range(len(preds)), key=lambda i: (preds[i].material != material, preds[i].peak_db))

@@ -104,9 +104,11 @@ def export(run_pt: Path, out: Path, net_name: str = 'student', steps: int | None
     return onnx_path
 
 
-def tiny_bundle(out: Path, seed: int = 0, steps: int = 2, looks: bool = True) -> Path:
+def tiny_bundle(out: Path, seed: int = 0, steps: int = 2, looks: bool = True,
+                events: bool = True) -> Path:
     """An untrained, tiny predictor bundle (random weights) for tests and smoke runs; with
-    ``looks`` it takes the local views' segment looks as the trained models do."""
+    ``looks`` it takes the local views' segment looks as the trained models do, with ``events``
+    a tiny contact-event bundle lies beside it (``contact_events``, as the planner looks for)."""
     from hearing_hands_ros.images import intrinsics
     from hearing_hands_ros.models.judge import AudioJudge
     from hearing_hands_ros.models.vocoder import Vocoder
@@ -134,6 +136,9 @@ def tiny_bundle(out: Path, seed: int = 0, steps: int = 2, looks: bool = True) ->
                                      windows=0, combos=[], holdout_combos=[]))
     path = export(run_pt, out, 'student', steps=steps, baselines=True)
     run_pt.unlink()
+    if events:
+        from hearing_hands_ros.train.export_events import tiny_events_bundle
+        tiny_events_bundle(out.parent / 'contact_events', seed)
     return path
 
 
