@@ -17,6 +17,7 @@ data, stored in the model metadata). Every candidate in a call gets the same sam
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,14 +268,25 @@ class Planner:
                             for (_, uv), n in zip(views, frames)])
         looks = None
         if self.cfg.look_dim or self.events is not None:   # segments once per plan-start pose
-            keys = [np.round(f[0, :16], 4).tobytes() for f in feats]
+            image_key = hashlib.blake2b(rgb.tobytes(), digest_size=16).digest() + K.tobytes()
+            keys = [image_key + np.round(f[0, :16], 4).tobytes() for f in feats]
             scenes = {}
             for key, f in zip(keys, feats):
                 if key not in scenes:
-                    scenes[key] = P.scene_segments(rgb, f, K, self.T_tcp_camera, self.cfg)
+                    scenes[key] = self._scene(key, rgb, f, K)
             looks = np.stack([P.view_looks(scenes[key], uv, (w, h))
                               for key, (_, uv) in zip(keys, views)])
         return feats, np.repeat(img[None], len(valid), 0), crops, frames, in_view, looks
+
+    def _scene(self, key: bytes, rgb, feats, K):
+        """The plan-start image's object segments, kept for the last few images: a planner
+        asks about many candidate paths from the same view."""
+        cache = self.__dict__.setdefault('_scenes', {})
+        if key not in cache:
+            if len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[key] = P.scene_segments(rgb, feats, K, self.T_tcp_camera, self.cfg)
+        return cache[key]
 
     # sampling ---------------------------------------------------------------------------------
     def _empty(self, t_len: int, k: int) -> dict:

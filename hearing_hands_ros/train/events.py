@@ -72,16 +72,18 @@ def normalisation(d) -> tuple[np.ndarray, np.ndarray]:
 
 def loss_fn(net: E.EventNet, d, idx: np.ndarray, rng, args) -> torch.Tensor:
     give = rng.random(len(idx)) >= args.contact_dropout
-    x = torch.from_numpy(with_contact(d.inputs[idx], d.contact_z[idx], give))
+    # the batch's frames, not the padding, rounded so few distinct shapes reach the kernels
+    t_len = min(d.inputs.shape[1], int(np.ceil(d.valid[idx].max() / 64) * 64))
+    x = torch.from_numpy(with_contact(d.inputs[idx, :t_len], d.contact_z[idx], give))
     onset, slide, level, material = net(x)
     t = torch.arange(x.shape[1])[None, :]
     mask = (t < torch.from_numpy(d.valid[idx])[:, None]).float()
-    on_t, sl_t = torch.from_numpy(d.onset[idx]), torch.from_numpy(d.slide[idx])
+    on_t, sl_t = torch.from_numpy(d.onset[idx, :t_len]), torch.from_numpy(d.slide[idx, :t_len])
     w = mask * (1.0 + (args.onset_weight - 1.0) * on_t)
     loss = (F.binary_cross_entropy_with_logits(onset, on_t, reduction='none') * w).sum() / mask.sum()
     loss = loss + (F.binary_cross_entropy_with_logits(slide, sl_t, reduction='none')
                    * mask).sum() / mask.sum()
-    lv = torch.from_numpy(d.level[idx])
+    lv = torch.from_numpy(d.level[idx, :t_len])
     has = torch.isfinite(lv)
     if has.any():
         loss = loss + F.smooth_l1_loss(level[has], lv[has], beta=3.0) / 10.0
@@ -124,6 +126,7 @@ def run(args) -> int:
     from hearing_hands_ros.models.predictor import PredictorConfig
     torch.manual_seed(args.seed)
     torch.set_num_threads(max(1, args.threads))
+    torch.set_flush_denormal(True)             # tiny activations must not slow the CPU down
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.cache or str(args.out / 'cache')
