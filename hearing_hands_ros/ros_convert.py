@@ -1,6 +1,7 @@
 """rclpy messages <-> core data (numpy arrays, int ns times). Used by the nodes; needs ROS.
 
-Times are int nanoseconds of ROS time; positions [m]; quaternions (x, y, z, w).
+Times are int nanoseconds of ROS time; positions [m]; quaternions (x, y, z, w); contact events
+are :class:`hearing_hands_ros.events.ContactEvent` (times in s from the path start).
 """
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import numpy as np
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
+from hearing_hands_msgs.msg import ContactEvent as ContactEventMsg
+from hearing_hands_msgs.msg import ContactEventArray
 from nav_msgs.msg import Path
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
 
 from . import audio as A
 from . import images as I
+from .events import KINDS, ContactEvent
 
 NS = 1_000_000_000
 
@@ -106,3 +110,54 @@ def path_from_msg(msg: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     quat = np.array([(p.pose.orientation.x, p.pose.orientation.y, p.pose.orientation.z, p.pose.orientation.w)
                      for p in ps], float).reshape(-1, 4)
     return times, pos, quat, msg.header.frame_id
+
+
+#: ContactEvent.kind (the message's KIND_* constants) of each ``events.KINDS`` name.
+_KIND_CODES = {'impact': ContactEventMsg.KIND_IMPACT, 'slide': ContactEventMsg.KIND_SLIDE}
+
+
+def contact_event_msg(event: ContactEvent, start_ns: int) -> ContactEventMsg:
+    """One predicted contact -> hearing_hands_msgs/ContactEvent, stamped at ``start_ns`` plus its
+    time."""
+    if event.kind not in _KIND_CODES:
+        raise ValueError(f'unknown contact kind {event.kind!r} (expected one of {KINDS})')
+    p = np.asarray(event.position, float).reshape(3)
+    return ContactEventMsg(
+        stamp=ns_to_stamp(int(start_ns) + int(round(float(event.time) * NS))),
+        time_from_start=float(event.time), time_std=float(event.time_std),
+        probability=float(event.probability), peak_db=float(event.peak_db),
+        kind=_KIND_CODES[event.kind], duration=float(event.duration), material=str(event.material),
+        material_names=[str(k) for k in event.material_probs],
+        material_probs=[float(v) for v in event.material_probs.values()],
+        position=Point(x=float(p[0]), y=float(p[1]), z=float(p[2])))
+
+
+def contact_event_from_msg(msg: ContactEventMsg) -> ContactEvent:
+    """hearing_hands_msgs/ContactEvent -> :class:`ContactEvent` (time from ``time_from_start``)."""
+    kinds = {code: name for name, code in _KIND_CODES.items()}
+    if msg.kind not in kinds:
+        raise ValueError(f'unknown contact kind code {msg.kind} (expected one of {sorted(kinds)})')
+    if len(msg.material_names) != len(msg.material_probs):
+        raise ValueError(f'{len(msg.material_names)} material names but {len(msg.material_probs)} '
+                         'probabilities')
+    return ContactEvent(time=float(msg.time_from_start), time_std=float(msg.time_std),
+                        probability=float(msg.probability), peak_db=float(msg.peak_db),
+                        kind=kinds[msg.kind], material=msg.material,
+                        material_probs={k: float(v) for k, v in zip(msg.material_names, msg.material_probs)},
+                        position=np.array([msg.position.x, msg.position.y, msg.position.z]),
+                        duration=float(msg.duration))
+
+
+def contact_events_msg(events: Sequence[ContactEvent], start_ns: int, frame_id: str, p_contact: float,
+                       peak_db: float) -> ContactEventArray:
+    """The predicted contacts of one path -> ContactEventArray: header stamp = the path start
+    ``start_ns``, frame = the path's frame; each event stamped at the start plus its time."""
+    return ContactEventArray(header=header(start_ns, frame_id), p_contact=float(p_contact),
+                             peak_db=float(peak_db),
+                             events=[contact_event_msg(e, start_ns) for e in events])
+
+
+def contact_events_from_msg(msg: ContactEventArray) -> tuple[int, str, float, float, list[ContactEvent]]:
+    """ContactEventArray -> (path start [ns], frame_id, p_contact, peak_db, events)."""
+    return (stamp_to_ns(msg.header.stamp), msg.header.frame_id, float(msg.p_contact), float(msg.peak_db),
+            [contact_event_from_msg(e) for e in msg.events])

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything hearing_hands_ros needs on a fresh Debian 12 / Python 3.11 machine with no ROS
 # apt repository: a virtual environment in .venv with the ROS 2 Kilted wheels, torch (CPU), ONNX
-# Runtime, MuJoCo, rosbags; audio_common_msgs and vision_msgs built from their interface
-# definitions with colcon; Debian's libosmesa6 for off-screen MuJoCo rendering.
+# Runtime, MuJoCo, rosbags; every interface package in ros_interfaces/ (audio_common_msgs,
+# vision_msgs, hearing_hands_msgs) built from its definitions with colcon; Debian's libosmesa6 for
+# off-screen MuJoCo rendering.
 # Idempotent: it does only what is missing. On a robot with ROS 2 from apt, use colcon instead
-# (README, "Building on a robot").
+# (README, "Running on a robot").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,11 +41,13 @@ if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_SHA" ]; then
   echo "$REQ_SHA" > "$REQ_STAMP"
 fi
 
-# 3. Interface packages (no wheels exist): build with colcon against the wheels' ament prefix.
+# 3. Interface packages (no wheels exist): every ros_interfaces/<pkg>/ with a package.xml, built
+#    with colcon against the wheels' ament prefix.
 IFACE=$VENV/ros_interfaces
+IFACE_PKGS=$(for d in ros_interfaces/*/package.xml; do basename "$(dirname "$d")"; done)
 IF_SHA=$(cat ros_interfaces/*/package.xml ros_interfaces/*/CMakeLists.txt ros_interfaces/*/msg/*.msg | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$IFACE/.sha" 2>/dev/null)" != "$IF_SHA" ]; then
-  say "building audio_common_msgs and vision_msgs with colcon"
+  say "building the interface packages with colcon:" $IFACE_PKGS
   # The std_msgs wheel's exported CMake targets name the wheel builder's include folders.
   PYINC=$(python -c "import sysconfig; print(sysconfig.get_paths()['include'])")
   NPDIR=$(python -c "import numpy, os; print(os.path.dirname(numpy.__file__))")
@@ -59,7 +62,7 @@ if [ "$(cat "$IFACE/.sha" 2>/dev/null)" != "$IF_SHA" ]; then
     fi
   fi
   rm -rf "$IFACE" && mkdir -p "$IFACE/src"
-  cp -r ros_interfaces/audio_common_msgs ros_interfaces/vision_msgs "$IFACE/src/"
+  for pkg in $IFACE_PKGS; do cp -r "ros_interfaces/$pkg" "$IFACE/src/"; done
   (
     export AMENT_PREFIX_PATH=$VENV CMAKE_PREFIX_PATH=$VENV
     cd "$IFACE"
@@ -92,6 +95,6 @@ if [ "$(cat "$VENV/.package.sha" 2>/dev/null)" != "$PKG_SHA" ]; then
   echo "$PKG_SHA" > "$VENV/.package.sha"
 fi
 . "$ACT_HOOK"
-python -c "import rclpy, audio_common_msgs.msg, vision_msgs.msg" \
+python -c "import rclpy; $(for pkg in $IFACE_PKGS; do printf 'import %s.msg; ' "$pkg"; done)" \
   || { echo "[setup] ROS message packages do not import" >&2; exit 1; }
 say "ready: . .venv/bin/activate && hearing-hands --help"

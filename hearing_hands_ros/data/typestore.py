@@ -1,4 +1,5 @@
-"""A rosbags typestore (ROS 2 Kilted) that also knows audio_common_msgs and vision_msgs.
+"""A rosbags typestore (ROS 2 Kilted) that also knows audio_common_msgs, vision_msgs and
+hearing_hands_msgs.
 
 The .msg definitions are kept here as text, identical to ``ros_interfaces/*/msg/*.msg`` (a test
 checks that), so the typestore works in a colcon install where the repo folder is absent.
@@ -16,6 +17,27 @@ MSG_DEFINITIONS: dict[str, str] = {
     'audio_common_msgs/msg/AudioData': 'uint8[] data\n',
     'audio_common_msgs/msg/AudioDataStamped': 'std_msgs/Header header\naudio_common_msgs/AudioData audio\n',
     'audio_common_msgs/msg/AudioInfo': 'uint8 channels       # Number of channels\nuint32 sample_rate   # Sampling rate [Hz]\nstring sample_format # Audio format (e.g. S16LE)\nuint32 bitrate       # Amount of audio data per second [bits/s]\nstring coding_format # Audio coding format (e.g. WAVE, MP3)\n',
+    'hearing_hands_msgs/msg/ContactEvent': (
+        '# One audible contact the gripper is expected to make along a planned path.\n'
+        'uint8 KIND_IMPACT=0\n'
+        'uint8 KIND_SLIDE=1\n'
+        'builtin_interfaces/Time stamp      # planned time of the contact (path start + time_from_start)\n'
+        "float32 time_from_start            # [s] from the path's first pose\n"
+        'float32 time_std                   # [s] spread of the time\n'
+        'float32 probability                # P(this contact is audible)\n'
+        'float32 peak_db                    # expected peak level at the wrist microphone [dBFS]\n'
+        'uint8 kind                         # KIND_IMPACT or KIND_SLIDE\n'
+        'float32 duration                   # [s] how long a slide sounds; 0 for impacts\n'
+        'string material                    # most likely material of what is touched\n'
+        'string[] material_names            # the material posterior: names ...\n'
+        'float32[] material_probs           # ... and their probabilities (same order)\n'
+        'geometry_msgs/Point position       # planned TCP position at the contact (header frame)\n'),
+    'hearing_hands_msgs/msg/ContactEventArray': (
+        '# The contacts predicted for one planned path.\n'
+        "std_msgs/Header header             # stamp = the path's first pose time; frame = the path's frame\n"
+        'float32 p_contact                  # P(at least one audible contact)\n'
+        'float32 peak_db                    # expected peak level of the path [dBFS]\n'
+        'ContactEvent[] events\n'),
     'vision_msgs/msg/BoundingBox2D': '# A 2D bounding box that can be rotated about its center.\nvision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n',
     'vision_msgs/msg/Classification': 'std_msgs/Header header\nvision_msgs/ObjectHypothesis[] results\n',
     'vision_msgs/msg/Detection2D': '# A 2D detection: class probabilities and a bounding box.\nstd_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\nvision_msgs/BoundingBox2D bbox\nstring id\n',
@@ -38,7 +60,7 @@ def interfaces_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def typestore() -> Typestore:
-    """The shared typestore: ROS 2 Kilted types + audio_common_msgs + vision_msgs."""
+    """The shared typestore: ROS 2 Kilted types + the packages of ``ros_interfaces/``."""
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
     for name, text in MSG_DEFINITIONS.items():

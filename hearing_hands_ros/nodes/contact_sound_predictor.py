@@ -3,10 +3,13 @@
 Subscribes ``planned_path`` (nav_msgs/Path: TCP poses in the scene frame stamped with their planned
 times), ``image`` (wrist camera; the latest frame is the scene context), optionally
 ``camera_info`` (intrinsics; else the model's, scaled to the image size) and ``joint_states``
-(latest gripper aperture). Publishes ``predicted_audio`` (AudioDataStamped, S16LE, stamp = the
-path's first pose time), ``predicted_audio_info`` (AudioInfo, transient local),
-``predicted_contacts`` (MarkerArray: one sphere per predicted contact at the planned TCP position,
-sized and coloured by loudness) and ``/diagnostics``. Inference runs on a worker thread through
+(latest gripper aperture). Publishes, for each path, ``predicted_contact_events``
+(hearing_hands_msgs/ContactEventArray: when, how likely, how loud, impact or slide, on what
+material and where each audible contact is expected; stamp = the path's first pose time, frame =
+the path's frame) first, then ``predicted_audio`` (AudioDataStamped, S16LE, same stamp); also
+``predicted_audio_info`` (AudioInfo, transient local), ``predicted_contacts`` (MarkerArray: one
+sphere per predicted contact at the planned TCP position, sized and coloured by loudness, opaque
+as it is likely) and ``/diagnostics``. Inference runs on a worker thread through
 :class:`hearing_hands_ros.planner.Planner` (ONNX Runtime: CUDA when present, else CPU; or torch).
 Bad paths or a missing image are reported (log + diagnostics) and skipped.
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from hearing_hands_msgs.msg import ContactEventArray
 from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -30,6 +34,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros import trajectory as tr
+from hearing_hands_ros.events import p_contact as contact_probability
 from hearing_hands_ros.images import ImageError, image_to_rgb
 from hearing_hands_ros.nodes.common import (AUTOSTART, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS,
                                             ModelNode, run_node)
@@ -84,6 +89,7 @@ class ContactSoundPredictor(ModelNode):
         self.max_duration = min(float(self.p.max_path_duration), self.planner.max_path_duration)
         self._aperture = float(self.p.aperture)
         self._jobs = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
+        self.pub_events = self.publisher(ContactEventArray, 'predicted_contact_events', 10)
         self.pub_audio = self.publisher(AudioDataStamped, 'predicted_audio', 10)
         self.pub_info = self.publisher(AudioInfo, 'predicted_audio_info', LATCHED_QOS)
         self.pub_contacts = self.publisher(MarkerArray, 'predicted_contacts', 10)
@@ -208,31 +214,30 @@ class ContactSoundPredictor(ModelNode):
                 f'planned path mostly outside the camera view ({pred.in_view:.0%} of it in the '
                 'latest image): the prediction cannot see what it will touch; plan the contact '
                 'motion from a pose whose camera view shows the target', throttle_duration_sec=5.0)
-        if self.p.wav_output_dir:
+        if self.p.wav_output_dir and getattr(pred, 'audio', None) is not None:
             self._write_wav(start_ns, pred)
 
     def _publish(self, start_ns: int, frame: str, pred) -> None:
-        sr = pred.sample_rate
-        n = int(self.p.chunk_samples) or len(pred.audio)
-        for k in range(0, len(pred.audio), n):
-            t_ns = start_ns + (k * NS + sr // 2) // sr
-            self.pub_audio.publish(rc.audio_chunk_msg(pred.audio[k:k + n], t_ns, 'wrist_mic'))
-        arr = MarkerArray()
-        clear = Marker(action=Marker.DELETEALL)
-        clear.header.frame_id = frame
-        clear.ns = 'predicted_contacts'
-        arr.markers.append(clear)
-        for i, (t, p, lv) in enumerate(zip(pred.onsets, pred.contact_positions, pred.onset_levels_db)):
-            m = Marker(type=Marker.SPHERE, action=Marker.ADD, id=i, ns='predicted_contacts')
-            m.header = rc.header(start_ns + int(round(float(t) * NS)), frame)
-            m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in p)
-            m.pose.orientation.w = 1.0
-            loud = float(np.clip((lv + 60.0) / 60.0, 0.0, 1.0))          # -60 dBFS .. 0 dBFS
-            m.scale.x = m.scale.y = m.scale.z = 0.01 + 0.04 * loud
-            m.color.r, m.color.g, m.color.b, m.color.a = loud, 0.2, 1.0 - loud, 0.9
-            m.text = f'{lv:.0f} dBFS {pred.material}'
-            arr.markers.append(m)
-        self.pub_contacts.publish(arr)
+        """The prediction of one path: its contact events, its audio, its contact markers."""
+        events = getattr(pred, 'events', None)
+        if events is not None:
+            p_contact = getattr(pred, 'p_contact', None)
+            if p_contact is None:
+                p_contact = contact_probability(events)
+            self.pub_events.publish(rc.contact_events_msg(events, start_ns, frame, p_contact, pred.peak_db))
+        audio = getattr(pred, 'audio', None)
+        if audio is not None and len(audio):
+            sr = pred.sample_rate
+            n = int(self.p.chunk_samples) or len(audio)
+            for k in range(0, len(audio), n):
+                t_ns = start_ns + (k * NS + sr // 2) // sr
+                self.pub_audio.publish(rc.audio_chunk_msg(audio[k:k + n], t_ns, 'wrist_mic'))
+        if events is not None:
+            contacts = [(e.time, e.position, e.peak_db, e.probability, e.material) for e in events]
+        else:
+            contacts = [(t, p, lv, None, pred.material)
+                        for t, p, lv in zip(pred.onsets, pred.contact_positions, pred.onset_levels_db)]
+        self.pub_contacts.publish(contact_markers(contacts, start_ns, frame))
 
     def _write_wav(self, start_ns: int, pred) -> None:
         try:
@@ -242,6 +247,33 @@ class ContactSoundPredictor(ModelNode):
             sf.write(out / f'predicted_{start_ns}.wav', pred.audio, pred.sample_rate)
         except (OSError, RuntimeError) as e:
             self.diag.report_input_error('wav_output', f'cannot write WAV: {e}')
+
+
+def contact_markers(contacts, start_ns: int, frame: str) -> MarkerArray:
+    """``predicted_contacts``: a DELETEALL, then a sphere per contact ``(time [s from the path
+    start], position (3,), peak_db, probability or None, material)`` at its position, stamped at
+    its time, sized and coloured from quiet blue (-60 dBFS) to loud red (0 dBFS), as opaque as it
+    is likely. Contacts without a finite position are left out."""
+    arr = MarkerArray()
+    clear = Marker(action=Marker.DELETEALL)
+    clear.header.frame_id = frame
+    clear.ns = 'predicted_contacts'
+    arr.markers.append(clear)
+    for i, (t, p, lv, prob, material) in enumerate(contacts):
+        p = np.asarray(p, float).reshape(3)
+        if not np.isfinite(p).all():
+            continue
+        m = Marker(type=Marker.SPHERE, action=Marker.ADD, id=i, ns='predicted_contacts')
+        m.header = rc.header(start_ns + int(round(float(t) * NS)), frame)
+        m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in p)
+        m.pose.orientation.w = 1.0
+        loud = float(np.clip((lv + 60.0) / 60.0, 0.0, 1.0))          # -60 dBFS .. 0 dBFS
+        m.scale.x = m.scale.y = m.scale.z = 0.01 + 0.04 * loud
+        m.color.r, m.color.g, m.color.b = loud, 0.2, 1.0 - loud
+        m.color.a = 0.9 if prob is None else float(np.clip(0.1 + 0.9 * prob, 0.1, 1.0))
+        m.text = f'{lv:.0f} dBFS {material}' + ('' if prob is None else f' p={prob:.2f}')
+        arr.markers.append(m)
+    return arr
 
 
 def main(args=None) -> int:

@@ -1,6 +1,6 @@
 """contact_sound_predictor on real DDS with a small real exported ONNX model: a camera frame and a
 planned path in, predicted audio (S16LE, stamped at the path start), AudioInfo (latched), contact
-markers and diagnostics out."""
+events, contact markers and diagnostics out."""
 import os
 import time
 
@@ -11,12 +11,14 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 rclpy = pytest.importorskip('rclpy')
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
+from hearing_hands_msgs.msg import ContactEventArray  # noqa: E402
 from nav_msgs.msg import Path as PathMsg  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from hearing_hands_ros import audio as A  # noqa: E402
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
+from hearing_hands_ros.events import ContactEvent  # noqa: E402
 from hearing_hands_ros.nodes.common import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
 from node_harness import NodeHarness  # noqa: E402
 
@@ -39,7 +41,9 @@ class Harness(NodeHarness):
         self.pub_img = self.robot.create_publisher(Image, 'image', SENSOR_QOS)
         self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
         self.pub_path = self.robot.create_publisher(PathMsg, 'planned_path', RELIABLE_QOS)
-        self.got = {'audio': [], 'info': [], 'markers': [], 'diag': self.diagnostics}
+        self.got = {'audio': [], 'info': [], 'markers': [], 'events': [], 'diag': self.diagnostics}
+        self.robot.create_subscription(ContactEventArray, 'predicted_contact_events',
+                                       lambda m: self.got['events'].append(m), 10)
         self.robot.create_subscription(AudioDataStamped, 'predicted_audio',
                                        lambda m: self.got['audio'].append(m), 10)
         self.robot.create_subscription(AudioInfo, 'predicted_audio_info',
@@ -95,5 +99,51 @@ def test_path_in_predicted_audio_out(ros_domain, model, tmp_path):
         assert st.level == st.OK, st.message
         keys = {kv.key for kv in st.values}
         assert {'backend', 'steps', 'inference.p50_ms'} <= keys
+    finally:
+        h.close()
+
+
+EVENTS = [ContactEvent(time=0.6, time_std=0.01, probability=0.9, peak_db=-20.0, kind='impact',
+                       material='wood', material_probs={'wood': 0.7, 'metal': 0.3},
+                       position=np.array([0.0, 0.0, 0.05])),
+          ContactEvent(time=0.9, time_std=0.03, probability=0.25, peak_db=-45.0, kind='slide',
+                       material='metal', material_probs={'metal': 0.6, 'wood': 0.4},
+                       position=np.array([0.01, 0.0, 0.05]), duration=0.2)]
+
+
+def test_path_in_contact_events_out(ros_domain, model):
+    """A prediction that carries contact events is published on predicted_contact_events (stamped
+    at the path start, in the path's frame) and drawn as one marker per event."""
+    ros_domain(86)
+    h = Harness(86, {'model_path': str(model), 'backend': 'cpu'})
+    try:
+        predict = h.node.planner.predict
+
+        def predict_with_events(*args, **kwargs):
+            preds = predict(*args, **kwargs)
+            for pred in preds:
+                pred.events, pred.p_contact = EVENTS, 0.925
+            return preds
+
+        h.node.planner.predict = predict_with_events
+        h.wait_connected()
+        for _ in range(5):
+            h.send_image()
+            time.sleep(0.05)
+        start = 1_767_225_600 * NS + 987_654_321
+        h.pub_path.publish(tap_path_msg(start))
+        assert h.wait_for(lambda: h.got['events'] and h.got['markers'] and h.got['audio'])
+        t0, frame, p_contact, peak_db, events = rc.contact_events_from_msg(h.got['events'][0])
+        assert (t0, frame) == (start, 'world')
+        assert p_contact == pytest.approx(0.925) and np.isfinite(peak_db)
+        assert [(e.kind, e.material) for e in events] == [('impact', 'wood'), ('slide', 'metal')]
+        assert [e.time for e in events] == pytest.approx([0.6, 0.9])
+        assert rc.stamp_to_ns(h.got['events'][0].events[0].stamp) == start + 600_000_000
+        spheres = h.got['markers'][0].markers[1:]
+        assert len(spheres) == 2
+        assert [rc.stamp_to_ns(m.header.stamp) for m in spheres] == [start + 600_000_000, start + 900_000_000]
+        assert spheres[0].color.a > spheres[1].color.a            # the likelier contact is more opaque
+        assert spheres[0].scale.x > spheres[1].scale.x            # and the louder one larger
+        assert spheres[0].pose.position.z == pytest.approx(0.05)
     finally:
         h.close()

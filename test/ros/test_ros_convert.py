@@ -7,10 +7,12 @@ import pytest
 
 rclpy = pytest.importorskip('rclpy')
 pytest.importorskip('audio_common_msgs.msg')
+pytest.importorskip('hearing_hands_msgs.msg')
 
 from hearing_hands_ros import audio as A  # noqa: E402
 from hearing_hands_ros import images as I  # noqa: E402
 from hearing_hands_ros import ros_convert as rc  # noqa: E402
+from hearing_hands_ros.events import ContactEvent  # noqa: E402
 
 NS = 10**9
 T0 = 1_767_225_600 * NS + 123_456_789
@@ -36,10 +38,67 @@ def test_builders_without_network():
     assert mask.encoding == 'mono8' and mask.step == 4
 
 
+def contact_events():
+    """Two predicted contacts: an impact on wood, then a slide with no known position."""
+    return [ContactEvent(time=0.4125, time_std=0.012, probability=0.93, peak_db=-17.5, kind='impact',
+                         material='wood', material_probs={'wood': 0.8, 'metal': 0.15, 'ceramic': 0.05},
+                         position=np.array([0.31, -0.02, 0.054])),
+            ContactEvent(time=1.25, time_std=0.05, probability=0.4, peak_db=-38.25, kind='slide',
+                         material='metal', material_probs={'metal': 0.55, 'wood': 0.45}, duration=0.6)]
+
+
+def f32(x) -> float:
+    """``x`` at the precision of a float32 message field."""
+    return float(np.float32(x))
+
+
+def assert_same_events(got, want):
+    """Equal up to float32 (the message's precision); positions exactly (float64 in the message)."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert (g.kind, g.material, list(g.material_probs)) == (w.kind, w.material, list(w.material_probs))
+        for name in ('time', 'time_std', 'probability', 'peak_db', 'duration'):
+            assert f32(getattr(g, name)) == f32(getattr(w, name)), name
+        assert [f32(v) for v in g.material_probs.values()] == [f32(v) for v in w.material_probs.values()]
+        np.testing.assert_array_equal(g.position, w.position)
+
+
+def test_contact_events_round_trip():
+    events = contact_events()
+    msg = rc.contact_events_msg(events, T0, 'world', p_contact=0.96, peak_db=-18.0)
+    assert msg.header.frame_id == 'world' and rc.stamp_to_ns(msg.header.stamp) == T0
+    assert [e.kind for e in msg.events] == [msg.events[0].KIND_IMPACT, msg.events[0].KIND_SLIDE]
+    assert rc.stamp_to_ns(msg.events[0].stamp) == T0 + 412_500_000
+    assert list(msg.events[1].material_names) == ['metal', 'wood']
+    start, frame, p_contact, peak_db, got = rc.contact_events_from_msg(msg)
+    assert (start, frame) == (T0, 'world')
+    assert (f32(p_contact), peak_db) == (f32(0.96), -18.0)
+    assert_same_events(got, events)
+    assert np.isnan(got[1].position).all()
+    empty = rc.contact_events_msg([], T0, 'world', p_contact=0.0, peak_db=-60.0)
+    assert rc.contact_events_from_msg(empty)[2:] == (0.0, -60.0, [])
+
+
+def test_contact_events_reject_unknown_kinds():
+    bad = contact_events()[:1]
+    bad[0].kind = 'squeak'
+    with pytest.raises(ValueError, match='squeak'):
+        rc.contact_events_msg(bad, T0, 'world', 1.0, -10.0)
+    msg = rc.contact_events_msg(contact_events(), T0, 'world', 1.0, -10.0)
+    msg.events[0].kind = 7
+    with pytest.raises(ValueError, match='kind code 7'):
+        rc.contact_events_from_msg(msg)
+    msg = rc.contact_events_msg(contact_events(), T0, 'world', 1.0, -10.0)
+    msg.events[0].material_probs = [1.0]
+    with pytest.raises(ValueError, match='3 material names but 1'):
+        rc.contact_events_from_msg(msg)
+
+
 def test_pubsub_round_trip(ros_domain):
     ros_domain(73)
     assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'
     from audio_common_msgs.msg import AudioDataStamped
+    from hearing_hands_msgs.msg import ContactEventArray
     from nav_msgs.msg import Path
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -60,20 +119,24 @@ def test_pubsub_round_trip(ros_domain):
                                  qos_profile_sensor_data)
         node.create_subscription(Image, 'image', lambda m: got.setdefault('image', m), qos_profile_sensor_data)
         node.create_subscription(Path, 'planned_path', lambda m: got.setdefault('path', m), 10)
+        node.create_subscription(ContactEventArray, 'predicted_contact_events',
+                                 lambda m: got.setdefault('events', m), 10)
         pubs = dict(audio=node.create_publisher(AudioDataStamped, 'audio_stamped', 10),
                     image=node.create_publisher(Image, 'image', 10),
-                    path=node.create_publisher(Path, 'planned_path', 10))
+                    path=node.create_publisher(Path, 'planned_path', 10),
+                    events=node.create_publisher(ContactEventArray, 'predicted_contact_events', 10))
         msgs = dict(audio=rc.audio_chunk_msg(samples, T0), image=rc.image_msg(rgb, T0),
-                    path=rc.path_msg(times, pos, quat))
+                    path=rc.path_msg(times, pos, quat),
+                    events=rc.contact_events_msg(contact_events(), T0, 'world', 0.96, -18.0))
         ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
         ex.add_node(node)
         deadline = time.monotonic() + 10
-        while len(got) < 3 and time.monotonic() < deadline:
+        while len(got) < len(pubs) and time.monotonic() < deadline:
             for k, pub in pubs.items():
                 if k not in got:
                     pub.publish(msgs[k])
             ex.spin_once(timeout_sec=0.05)
-        assert set(got) == {'audio', 'image', 'path'}, got.keys()
+        assert set(got) == set(pubs), got.keys()
         t, y = rc.audio_from_msg(got['audio'], A.AudioFormat())
         assert t == T0
         np.testing.assert_allclose(y, samples, atol=1 / 32768)
@@ -84,6 +147,9 @@ def test_pubsub_round_trip(ros_domain):
         np.testing.assert_allclose(pp, pos)
         np.testing.assert_allclose(qq, quat)
         assert frame == 'world' and rc.stamp_to_ns(got['path'].header.stamp) == times[0]
+        start, frame, _, _, events = rc.contact_events_from_msg(got['events'])
+        assert (start, frame) == (T0, 'world')
+        assert_same_events(events, contact_events())
         ex.shutdown()
         node.destroy_node()
     finally:
