@@ -6,7 +6,9 @@ speed-up over the 25-step guided recipe (50 network evaluations) measured in the
     .venv/bin/python bench/bench_predictor.py [--model models/contact_sound_predictor.onnx]
         [--repeats 10] [--json out/bench_predictor.json]
 
-Targets (issue 4): 8 s in < 0.4 s on 2 CPU cores at the default step count; < 20 ms on a GPU.
+Targets: 8 s in < 0.4 s on 2 CPU cores at the default step count; < 20 ms on a GPU. With a
+contact_events bundle beside the predictor, also events only (``predict(audio=False)``) on one
+CPU thread: one path p50 < 10 ms, a batch of 16 < 40 ms.
 """
 from __future__ import annotations
 
@@ -58,6 +60,28 @@ def bench(planner: Planner, batch: int, steps: int, guidance: float, repeats: in
                 rtf=round(audio_s / float(np.median(lat)), 1))
 
 
+def bench_events(planner: Planner, batch: int, repeats: int, fresh_image: bool) -> dict:
+    """Events only (``predict(audio=False)``): the event model plus the plan-start view's
+    segments, computed anew for every call (``fresh_image``: a new image each call) or kept from
+    the previous call with the same image (a planner ranking candidates from one view)."""
+    ps = paths(batch)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    planner.predict(ps, rgb, audio=False)                                    # warm-up
+    lat = []
+    for _ in range(repeats):
+        if fresh_image:
+            rgb = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+        t0 = time.perf_counter()
+        planner.predict(ps, rgb, audio=False)
+        lat.append(time.perf_counter() - t0)
+    lat = np.asarray(lat)
+    return dict(batch=batch, fresh_image=fresh_image,
+                p50_ms=round(float(np.percentile(lat, 50)) * 1e3, 2),
+                p90_ms=round(float(np.percentile(lat, 90)) * 1e3, 2),
+                p99_ms=round(float(np.percentile(lat, 99)) * 1e3, 2))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--model', default=None, help='bundle (default: the shipped model)')
@@ -86,6 +110,16 @@ def main() -> int:
                 if r['batch'] == batch:
                     r['speedup_vs_25step_cfg'] = round(recipe['p50_ms'] / r['p50_ms'], 1)
         results[backend] = dict(default_steps=default, rows=rows)
+        if planner.events is not None:
+            ev_planner = Planner(model, backend=backend, threads=1 if backend == 'cpu' else 0)
+            ev_rows = [bench_events(ev_planner, b, max(20, args.repeats * 3), fresh)
+                       for b in (1, 16) for fresh in (False, True)]
+            results[backend]['events_only'] = ev_rows
+            print(f'\n{backend}: events only (audio=False), 1 thread')
+            print(f'{"batch":>5} {"view":>10} {"p50 ms":>9} {"p90 ms":>9} {"p99 ms":>9}')
+            for r in ev_rows:
+                print(f'{r["batch"]:>5} {"new" if r["fresh_image"] else "same":>10} '
+                      f'{r["p50_ms"]:>9.2f} {r["p90_ms"]:>9.2f} {r["p99_ms"]:>9.2f}')
         print(f'\n{backend} ({planner.backend}, {args.threads if backend == "cpu" else "-"} threads), '
               f'model {model.name}, default {default} step(s)')
         print(f'{"batch":>5} {"steps":>5} {"cfg":>4} {"NFE":>4} {"p50 ms":>9} {"p90 ms":>9} {"p99 ms":>9} '

@@ -11,6 +11,7 @@ detector on a scrape's texture) is not an event of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -85,7 +86,8 @@ def _loudness_db(x: np.ndarray, sr: int, window_s: float = 0.01, hop_s: float = 
 
 
 def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s: float = 0.03,
-                 slide_s: float = 0.12, sustain_db: float = 20.0) -> list[HeardEvent]:
+                 slide_s: float = 0.12, sustain_db: float = 20.0,
+                 sliding: Callable[[float, float], bool] | None = None) -> list[HeardEvent]:
     """The contact events in recorded audio (float, mono), with no labels.
 
     Onsets come from the package's streaming onset detector (``audio.detect_onsets``); an
@@ -93,7 +95,9 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
     whose 10 ms RMS level stays within ``sustain_db`` of its first peak for at least ``slide_s``
     is a slide (friction keeps exciting the object; an impact rings down faster), lasting until
     the level falls below that; later onsets inside a slide are its texture, not events of their
-    own.
+    own. A sustained sound may also be an impact that rings (metal, glass): where the robot knows
+    its motion, ``sliding(t0, t1)`` says whether the gripper moves along the surface over that
+    time, and a sustained sound while it does not is an impact (later onsets in it count).
     """
     x = np.asarray(audio, np.float32)
     onsets = detect_onsets(x, sr, threshold_db=threshold_db)
@@ -113,6 +117,8 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
         below = np.nonzero(loud[k_peak:] < loud[k_peak] - sustain_db)[0]
         sustain = (below[0] if len(below) else len(loud) - k_peak) / 1000.0
         kind = 'slide' if sustain >= slide_s else 'impact'
+        if kind == 'slide' and sliding is not None and not sliding(float(t), float(t) + sustain):
+            kind = 'impact'                           # it rings; the gripper did not slide
         duration = sustain if kind == 'slide' else 0.0
         if kind == 'slide':
             slide_end = t + (k_peak - k) / 1000.0 + sustain

@@ -2,7 +2,9 @@
 
 By default the targets come from the recording itself, as a robot has them without labels: the
 contact events heard in each window's audio (``events.heard_events``: onsets, peak levels,
-impact or slide, no retriggers inside a scrape). ``source='truth'`` takes the simulator's
+impact or slide, no retriggers inside a scrape); a sustained sound is a slide only while the
+planned TCP moves along the surface (``SLIDE_SPEED``), else an impact that
+rings. ``source='truth'`` takes the simulator's
 ground-truth contacts instead, where a bag has them (levels still from the audio). The material
 target, the window's target object's material, exists only where the bag is labelled.
 
@@ -13,7 +15,9 @@ the first strike of the contact motion after it).
 Per window (T frames at 100 frames/s)::
 
     inputs    (T, N_INPUTS) float32   ``models.events.model_inputs`` (intended contact dropped)
-    onset     (T,) float32            1 at the frame of each impact onset
+    onset     (T,) float32            1 at the frame of each impact onset, a Gaussian of
+                                      ``ONSET_SIGMA`` frames around it (the onset falls between
+                                      frames; the model's peak lands on the nearest)
     slide     (T,) float32            1 while a slide sounds
     level     (T,) float32            peak dBFS of the contact starting at this frame, else NaN
     material  int                     index in ``models.events.MATERIALS`` or -1 (unknown)
@@ -30,6 +34,20 @@ from hearing_hands_ros.events import HeardEvent, heard_events
 from hearing_hands_ros.models import events as E
 
 SOURCES = ('audio', 'truth')
+ONSET_SIGMA = 1.0           # [frames] spread of an onset's target
+#: Horizontal TCP speed above which a sustained sound is a slide, not a ringing impact [m/s].
+SLIDE_SPEED = 0.01
+
+
+def sliding(feats: np.ndarray, frame_rate: float):
+    """``(t0, t1) -> bool``: does the planned TCP move horizontally over that time (features)?"""
+    speed = np.linalg.norm(feats[:, 9:11], axis=1)
+
+    def moves(t0: float, t1: float) -> bool:
+        a = int(t0 * frame_rate)
+        b = max(a + 1, int(np.ceil(t1 * frame_rate)))
+        return bool(len(speed[a:b]) and speed[a:b].mean() > SLIDE_SPEED)
+    return moves
 
 
 @dataclass
@@ -79,7 +97,9 @@ def window_targets(feats: np.ndarray, valid: int, events: list[HeardEvent], t_le
             j = min(valid, k + max(1, int(round(e.duration * frame_rate))))
             slide[k:j] = 1.0
         else:
-            onset[k] = 1.0
+            j = np.arange(max(0, k - 3), min(valid, k + 4))
+            bump = np.exp(-0.5 * ((j - e.time * frame_rate) / ONSET_SIGMA) ** 2)
+            onset[j] = np.maximum(onset[j], bump / bump.max())
         level[k] = e.peak_db if np.isnan(level[k]) else max(level[k], e.peak_db)
     return onset, slide, level, contact_z
 
@@ -116,7 +136,8 @@ def build(data: PredictorData, cfg: E.EventConfig, source: str = 'audio',
         feats = data.traj[i]
         inputs[i] = E.model_inputs(feats, int(data.valid[i]), data.looks[i], None, cfg)
         audio = data.audio_float(i)
-        ev = heard_events(audio, sample_rate) if source == 'audio' else \
+        ev = heard_events(audio, sample_rate, sliding=sliding(feats, cfg.frame_rate)) \
+            if source == 'audio' else \
             truth_events(data.meta[i], audio, sample_rate)
         ev = [e for e in ev if e.time * cfg.frame_rate < n]
         heard.append(ev)

@@ -14,7 +14,8 @@ Network: per-frame MLP -> residual dilated 1-D convolutions (the whole plan is k
 look both ways, about +-1.3 s) -> four per-frame heads. :func:`decode` turns the per-frame
 outputs into :class:`hearing_hands_ros.events.ContactEvent` lists: impacts at the peaks of the
 onset probability (time = the probability-weighted mean around the peak, spread its standard
-deviation, probability the mass of the peak), slides at runs of the slide probability.
+deviation, probability the peak's height: the targets are bumps of height 1 around each onset),
+slides at runs of the slide probability.
 
 The optional *intended contact* is what a planner knows and a recording does not say: the height
 of the surface it means to touch. Training takes it from the recording itself (the planned TCP
@@ -220,7 +221,7 @@ def decode(onset: np.ndarray, slide: np.ndarray, level: np.ndarray, material: np
         mass = float(w.sum())
         t_mean = float((w * idx).sum() / mass) / fr
         std = float(np.sqrt((w * (idx / fr - t_mean) ** 2).sum() / mass))
-        event(int(k), t_mean, std, min(1.0, mass), 'impact')
+        event(int(k), t_mean, std, float(p[k]), 'impact')
         taken[k] = True
     run = ps >= cfg.slide_threshold
     k = 0

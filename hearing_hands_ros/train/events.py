@@ -42,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--width', type=int, default=64, help='channels of the network')
     p.add_argument('--contact-dropout', type=float, default=0.5,
                    help='share of windows trained without the intended contact')
-    p.add_argument('--onset-weight', type=float, default=30.0,
+    p.add_argument('--onset-weight', type=float, default=5.0,
                    help='weight of an onset frame against the frames without one')
     p.add_argument('--eval-every', type=int, default=250)
     p.add_argument('--seed', type=int, default=0)

@@ -99,7 +99,9 @@ def test_targets_and_window_ends():
     ev = [HeardEvent(0.2, -20.0, 'impact', 0.0), HeardEvent(0.5, -35.0, 'slide', 0.2),
           HeardEvent(1.5, -10.0, 'impact', 0.0)]
     onset, slide, level, cz = ED.window_targets(feats, 90, ev, 100, 100.0)
-    assert np.nonzero(onset)[0].tolist() == [20] and slide[50:70].all() and not slide[70:].any()
+    assert int(np.argmax(onset)) == 20 and onset[20] == 1.0 and 0.5 < onset[19] < 0.7
+    assert np.nonzero(onset)[0].tolist() == list(range(17, 24))           # a bump, 1 frame wide
+    assert slide[50:70].all() and not slide[70:].any()
     assert level[20] == -20.0 and level[50] == -35.0 and np.isnan(level[21])
     assert cz == pytest.approx(feats[20, 2])
 
