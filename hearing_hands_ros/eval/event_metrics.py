@@ -42,7 +42,8 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from hearing_hands_ros.events import ContactEvent, HeardEvent, expected_peak_db, match_times, p_contact
+from hearing_hands_ros.events import (ContactEvent, HeardEvent, expected_peak_db, heard_events, match_times,
+                                      p_contact)
 
 TOL_S = 0.025          # [s] event matching tolerance
 THRESHOLD = 0.5        # predicted events at or above this probability count for F1
@@ -55,6 +56,19 @@ class Window(NamedTuple):
     heard: list              # list[HeardEvent]
     material: str | None     # material of the struck object
     episode: object          # episode id (hashable)
+
+
+def windows_from_data(data, predicted: Sequence[Sequence[ContactEvent]],
+                      sample_rate: int = 16000) -> list[Window]:
+    """The scored windows of a method on ``PredictorData``: its events per window, the events
+    heard in each window's recording (over its valid frames), the target's material (None for a
+    window without a target) and the episode."""
+    from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
+    if len(predicted) != len(data):
+        raise ValueError(f'{len(predicted)} predicted event lists for {len(data)} windows')
+    return [Window(list(p), heard_events(data.audio_float(i), sample_rate),
+                   None if m['material'] == NO_MATERIAL else m['material'], m['episode'])
+            for i, (p, m) in enumerate(zip(predicted, data.meta))]
 
 
 # --- matching -----------------------------------------------------------------------------------
