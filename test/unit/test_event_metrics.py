@@ -185,7 +185,8 @@ def test_windows_from_data_hears_the_recording():
 
 # --- the kinematic baseline --------------------------------------------------------------------
 def _min_jerk(keys, hz=50.0):
-    """Path (times, positions) through keyframes [(t, x, y, z)] with min-jerk segments."""
+    """Path (times, positions[, aperture]) through keyframes [(t, x, y, z[, aperture])] with
+    min-jerk segments."""
     keys = np.asarray(keys, float)
     t = np.arange(keys[0, 0], keys[-1, 0] + 1e-9, 1 / hz)
     k = np.clip(np.searchsorted(keys[:, 0], t, side='right') - 1, 0, len(keys) - 2)
@@ -197,12 +198,13 @@ def _min_jerk(keys, hz=50.0):
 def _features(keys):
     t, p = _min_jerk(keys)
     q = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
-    return T.features(T.validate(T.Trajectory(t, p, q)))
+    ap = p[:, 3] if p.shape[1] > 3 else None
+    return T.features(T.validate(T.Trajectory(t, p[:, :3], q, ap)))
 
 
 def test_kinematic_finds_one_impact_near_the_bottom_of_a_tap():
-    # Hover 35 mm above a surface at z = 0.05, strike 5 mm below it, hold, back up.
-    surface, depth = 0.05, 0.005
+    # Hover 35 mm above a surface at z = 0.05, strike 4 mm below it, hold, back up.
+    surface, depth = 0.05, 0.004
     keys = [(0.0, 0.1, 0.0, surface + 0.035), (0.1, 0.1, 0.0, surface + 0.035),
             (0.35, 0.1, 0.0, surface - depth), (0.39, 0.1, 0.0, surface - depth),
             (0.6, 0.1, 0.0, surface + 0.035)]
@@ -212,7 +214,7 @@ def test_kinematic_finds_one_impact_near_the_bottom_of_a_tap():
     e = events[0]
     t, p = _min_jerk(keys, hz=1000.0)
     crossing = t[np.argmax(p[:, 2] < surface)]                  # when the TCP reaches the surface
-    assert abs(e.time - crossing) < 0.01
+    assert abs(e.time - crossing) < 0.005
     assert 0.1 < e.time < 0.35 and 0.5 < e.probability < 1.0
     assert e.position[2] == pytest.approx(surface, abs=0.003)
     assert e.time_std > 0 and -60.0 < e.peak_db < 0.0
@@ -247,3 +249,25 @@ def test_kinematic_slide_along_the_lowest_height():
     s = slides[0]
     assert 0.45 <= s.time < 0.6 and 0.7 < s.duration <= 1.0
     assert [e.kind for e in events] == ['impact', 'slide']      # the touch-down, then the drag
+
+
+def test_kinematic_grasp_sounds_where_the_fingers_stop_and_a_drop_where_it_lands():
+    # Down to 3 cm with open fingers, close on a 3 cm object (stopped there), lift 10 cm, open.
+    keys = [(0.0, 0.0, 0.0, 0.08, 0.07), (0.5, 0.0, 0.0, 0.03, 0.07), (0.55, 0.0, 0.0, 0.03, 0.07),
+            (0.75, 0.0, 0.0, 0.03, 0.03), (0.9, 0.0, 0.0, 0.03, 0.03), (1.4, 0.0, 0.0, 0.13, 0.03),
+            (1.5, 0.0, 0.0, 0.13, 0.03), (1.58, 0.0, 0.0, 0.13, 0.07), (2.0, 0.0, 0.0, 0.13, 0.07)]
+    events = kinematic_events(_features(keys))
+    assert [e.kind for e in events] == ['impact', 'impact']
+    grasp, drop = events
+    assert 0.7 <= grasp.time <= 0.76                            # the closing ends, not the descent
+    fall = np.sqrt(2 * 0.1 / 9.81)
+    assert drop.time == pytest.approx(1.5 + fall, abs=0.02)
+    assert drop.probability > grasp.probability
+
+
+def test_kinematic_place_is_one_impact_not_a_drop():
+    # Carry a grasped object down onto the table, open there, leave upwards.
+    keys = [(0.0, 0.0, 0.0, 0.12, 0.03), (0.5, 0.0, 0.0, 0.04, 0.03), (0.6, 0.0, 0.0, 0.04, 0.03),
+            (0.8, 0.0, 0.0, 0.04, 0.07), (1.1, 0.0, 0.0, 0.12, 0.07)]
+    events = kinematic_events(_features(keys))
+    assert len(events) == 1 and 0.3 < events[0].time < 0.5
