@@ -31,7 +31,9 @@ matched to a slide or the other way round.
                            the recording, one to one within the tolerance, of either kind
 =========================  ==================================================================
 
-Every metric is pooled over windows. :func:`summarize` scores each window once
+On ``PredictorData``, :func:`windows_from_data` builds the windows, the heard events of each
+limited to its own path (a window's tail hears the next path start). Every metric is pooled over
+windows. :func:`summarize` scores each window once
 (:func:`score_window`) and reports all of them with episode-bootstrap 95 % intervals.
 """
 from __future__ import annotations
@@ -44,9 +46,12 @@ from scipy.stats import rankdata
 
 from hearing_hands_ros.events import (ContactEvent, HeardEvent, expected_peak_db, heard_events, match_times,
                                       p_contact)
+from hearing_hands_ros.trajectory import FEATURE_LAYOUT, FRAME_RATE
 
 TOL_S = 0.025          # [s] event matching tolerance
 THRESHOLD = 0.5        # predicted events at or above this probability count for F1
+AFTER_PATH_S = 0.05    # [s] heard onsets this long after a path's end still count as its own
+ACTIVE = FEATURE_LAYOUT.index('active')
 
 
 class Window(NamedTuple):
@@ -58,17 +63,34 @@ class Window(NamedTuple):
     episode: object          # episode id (hashable)
 
 
-def windows_from_data(data, predicted: Sequence[Sequence[ContactEvent]],
-                      sample_rate: int = 16000) -> list[Window]:
+def path_end_s(traj_feats: np.ndarray, valid: int, frame_rate: float = FRAME_RATE) -> float:
+    """When the path itself ends in its window [s]: the last active frame (``active`` feature)."""
+    active = np.nonzero(np.asarray(traj_feats)[:int(valid), ACTIVE] > 0.5)[0]
+    return float((active[-1] + 1) / frame_rate) if len(active) else int(valid) / frame_rate
+
+
+def windows_from_data(data, predicted: Sequence[Sequence[ContactEvent]], sample_rate: int = 16000,
+                      after_path_s: float | None = AFTER_PATH_S) -> list[Window]:
     """The scored windows of a method on ``PredictorData``: its events per window, the events
     heard in each window's recording (over its valid frames), the target's material (None for a
-    window without a target) and the episode."""
+    window without a target) and the episode.
+
+    A window runs on past its path to hear the ringing, and so hears the start of the next path
+    too (often a third of the audible windows hold nothing else). Heard events with their onset
+    more than ``after_path_s`` after the path's end are dropped: they belong to the next path's
+    own window (None keeps them all)."""
     from hearing_hands_ros.data.predictor_dataset import NO_MATERIAL
     if len(predicted) != len(data):
         raise ValueError(f'{len(predicted)} predicted event lists for {len(data)} windows')
-    return [Window(list(p), heard_events(data.audio_float(i), sample_rate),
-                   None if m['material'] == NO_MATERIAL else m['material'], m['episode'])
-            for i, (p, m) in enumerate(zip(predicted, data.meta))]
+    out = []
+    for i, (p, m) in enumerate(zip(predicted, data.meta)):
+        heard = heard_events(data.audio_float(i), sample_rate)
+        if after_path_s is not None:
+            end = path_end_s(data.traj[i], int(data.valid[i])) + after_path_s
+            heard = [h for h in heard if h.time <= end]
+        out.append(Window(list(p), heard, None if m['material'] == NO_MATERIAL else m['material'],
+                          m['episode']))
+    return out
 
 
 # --- matching -----------------------------------------------------------------------------------
@@ -83,8 +105,8 @@ def match_events(pred: Sequence[ContactEvent], heard: Sequence[HeardEvent],
     """(predicted index, heard index) pairs of one window: impacts one to one by onset within
     ``tol`` (nearest pairs first), slides by interval (more probable predicted slides first, each
     to the unused heard slide with the nearest start)."""
-    pi = [i for i, e in enumerate(pred) if e.kind == 'impact']
-    hi = [j for j, h in enumerate(heard) if h.kind == 'impact']
+    pi = [i for i, e in enumerate(pred) if e.kind != 'slide']
+    hi = [j for j, h in enumerate(heard) if h.kind != 'slide']
     # ``match_times`` takes its tolerance inclusive; the same slack as the slide intervals.
     pairs = [(pi[a], hi[b]) for a, b in match_times([pred[i].time for i in pi],
                                                     [heard[j].time for j in hi], tol + 1e-9)]
@@ -114,7 +136,7 @@ def _ranked_hits(pred: Sequence[ContactEvent], heard: Sequence[HeardEvent],
                      if h.kind == 'slide' and j not in used and _in_slide(e.time, h, tol)]
         else:
             cands = [j for j, h in enumerate(heard)
-                     if h.kind == 'impact' and j not in used and abs(h.time - e.time) <= tol + 1e-9]
+                     if h.kind != 'slide' and j not in used and abs(h.time - e.time) <= tol + 1e-9]
         if cands:
             used.add(min(cands, key=lambda j: abs(heard[j].time - e.time)))
         out.append((float(e.probability), bool(cands)))
@@ -167,7 +189,7 @@ def score_window(window, tol: float = TOL_S, threshold: float = THRESHOLD,
         expected_peak_db=expected_peak_db(list(pred)),
         recorded_peak_db=max(h.peak_db for h in heard) if heard else None,
         n_pred=len(kept), n_heard=len(heard), n_hit=len(pairs),
-        onset_errors=[abs(kept[i].time - heard[j].time) for i, j in pairs if kept[i].kind == 'impact'],
+        onset_errors=[abs(kept[i].time - heard[j].time) for i, j in pairs if kept[i].kind != 'slide'],
         level_errors=[abs(kept[i].peak_db - heard[j].peak_db) for i, j in pairs],
         first_onset_error=first,
         materials=[(kept[i].material, material) for i, _ in pairs] if material is not None else [],

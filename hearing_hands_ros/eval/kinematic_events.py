@@ -175,3 +175,10 @@ def kinematic_events(traj_feats: np.ndarray, valid: int | None = None,
     n = _active_frames(feats, len(feats) if valid is None else valid)
     events = strikes(feats, n, frame_rate) + drops(feats, n, frame_rate) + slide(feats, n, frame_rate)
     return sorted(events, key=lambda e: e.time)
+
+
+def kinematic_predictions(traj: np.ndarray, valid: np.ndarray,
+                          frame_rate: float = FRAME_RATE) -> list[list[ContactEvent]]:
+    """:func:`kinematic_events` of each window of a batch: ``traj`` (W, T, 18), ``valid`` (W,)
+    (as ``PredictorData`` holds them)."""
+    return [kinematic_events(t, int(v), frame_rate) for t, v in zip(traj, valid)]

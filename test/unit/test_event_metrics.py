@@ -6,7 +6,7 @@ import pytest
 
 from hearing_hands_ros import trajectory as T
 from hearing_hands_ros.eval import event_metrics as M
-from hearing_hands_ros.eval.kinematic_events import kinematic_events
+from hearing_hands_ros.eval.kinematic_events import kinematic_events, kinematic_predictions
 from hearing_hands_ros.events import ContactEvent, HeardEvent
 
 
@@ -157,28 +157,38 @@ def test_summarize_reports_every_metric_with_intervals():
 
 
 class _Data:
-    """What ``windows_from_data`` reads of ``PredictorData``: one 1 s recording with a click at
-    0.5 s, one silent; the second window has no target."""
+    """What ``windows_from_data`` reads of ``PredictorData``: 1 s recordings, the first with a
+    click at 0.5 s, the second silent, the third with a click after its path ended at 0.3 s; the
+    second window has no target."""
 
-    meta = [dict(material='wood', episode='a'), dict(material='none', episode='b')]
+    meta = [dict(material='wood', episode='a'), dict(material='none', episode='b'),
+            dict(material='wood', episode='b')]
+    valid = np.array([100, 100, 100])
+
+    def __init__(self):
+        self.traj = np.zeros((3, 100, T.N_FEATURES), np.float32)
+        self.traj[:, :, T.FEATURE_LAYOUT.index('active')] = 1.0
+        self.traj[2, 30:, T.FEATURE_LAYOUT.index('active')] = 0.0
 
     def __len__(self):
-        return 2
+        return 3
 
     def audio_float(self, i):
         x = np.random.default_rng(i).normal(0, 1e-4, 16000).astype(np.float32)
-        if i == 0:
+        if i != 1:
             n = np.arange(1600)
             x[8000:9600] += 0.5 * np.sin(2 * np.pi * 1200 * n / 16000) * np.exp(-n / 160.0)
         return x
 
 
-def test_windows_from_data_hears_the_recording():
-    w = M.windows_from_data(_Data(), [[pred(0.5)], []])
-    assert [len(x.heard) for x in w] == [1, 0]
+def test_windows_from_data_hears_each_path_in_its_recording():
+    w = M.windows_from_data(_Data(), [[pred(0.5)], [], []])
+    assert [len(x.heard) for x in w] == [1, 0, 0]              # the third path ended at 0.3 s
     assert w[0].heard[0].time == pytest.approx(0.5, abs=0.005) and w[0].heard[0].kind == 'impact'
-    assert [x.material for x in w] == ['wood', None] and [x.episode for x in w] == ['a', 'b']
+    assert [x.material for x in w] == ['wood', None, 'wood'] and [x.episode for x in w] == ['a', 'b', 'b']
     assert M.event_f1(w) == 1.0
+    assert [len(x.heard) for x in M.windows_from_data(_Data(), [[]] * 3, after_path_s=None)] == [1, 0, 1]
+    assert M.path_end_s(_Data().traj[2], 100) == pytest.approx(0.3)
     with pytest.raises(ValueError):
         M.windows_from_data(_Data(), [[]])
 
@@ -232,6 +242,7 @@ def test_kinematic_louder_for_a_faster_strike():
 def test_kinematic_finds_nothing_on_a_transit_at_constant_height():
     feats = _features([(0.0, -0.1, 0.0, 0.12), (0.8, 0.1, 0.05, 0.12), (1.0, 0.1, 0.05, 0.12)])
     assert kinematic_events(feats, len(feats)) == []
+    assert kinematic_predictions(np.stack([feats, feats]), np.array([len(feats), 10])) == [[], []]
 
 
 def test_kinematic_approach_that_stops_low_is_no_contact():
