@@ -50,6 +50,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     'evaluate': ('evaluate on held-out episodes against baselines (JSON + pictures)', {
         'detector': 'hearing_hands_ros.eval.detector',
         'predictor': 'hearing_hands_ros.eval.predictor',
+        'events': 'hearing_hands_ros.eval.events',
         'materials': 'hearing_hands_ros.eval.materials'}),
 }
 

@@ -57,6 +57,8 @@ PARAMS = {
     'aperture_joint': ('gripper_aperture', 'JointState name of the gripper opening.'),
     'chunk_samples': (0, 'Publish predicted audio in chunks of this many samples; 0 = one message.'),
     'queue_size': (4, 'Paths waiting for inference; older ones are dropped when full.'),
+    'predict_audio': (True, 'Also render the predicted audio (false: contact events only, much '
+                            'faster; needs a contact_events bundle beside the model).'),
 }
 
 
@@ -198,8 +200,9 @@ class ContactSoundPredictor(ModelNode):
                                          'path skipped')
             return
         t0 = time.perf_counter()
+        audio = bool(self.p.predict_audio) or self.planner.events is None
         pred = self.planner.predict([traj], image[1], K=K, seed=int(self.p.seed),
-                                    aperture=self._aperture)[0]
+                                    aperture=self._aperture, audio=audio)[0]
         self.diag.record_latency('inference', time.perf_counter() - t0)
         self.diag.record_latency('path_to_audio', time.perf_counter() - t_received)
         self._publish(start_ns, frame, pred)

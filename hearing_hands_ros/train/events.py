@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='share of windows trained without the intended contact')
     p.add_argument('--onset-weight', type=float, default=5.0,
                    help='weight of an onset frame against the frames without one')
+    p.add_argument('--shift', type=float, default=0.05,
+                   help='random horizontal shift of each training path [m] (where on the table a '
+                        'motion happens should not matter)')
     p.add_argument('--eval-every', type=int, default=250)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
@@ -74,7 +77,9 @@ def loss_fn(net: E.EventNet, d, idx: np.ndarray, rng, args) -> torch.Tensor:
     give = rng.random(len(idx)) >= args.contact_dropout
     # the batch's frames, not the padding, rounded so few distinct shapes reach the kernels
     t_len = min(d.inputs.shape[1], int(np.ceil(d.valid[idx].max() / 64) * 64))
-    x = torch.from_numpy(with_contact(d.inputs[idx, :t_len], d.contact_z[idx], give))
+    x = with_contact(d.inputs[idx, :t_len], d.contact_z[idx], give)
+    x[:, :, 0:2] += rng.uniform(-args.shift, args.shift, (len(idx), 1, 2)).astype(np.float32)
+    x = torch.from_numpy(x)
     onset, slide, level, material = net(x)
     t = torch.arange(x.shape[1])[None, :]
     mask = (t < torch.from_numpy(d.valid[idx])[:, None]).float()
