@@ -162,6 +162,7 @@ class Planner:
                  guidance_rescale: float | None = None, events_model: str | Path | None = None):
         path = Path(model) if model else default_model_path()
         self.events, self.event_cfg = self._load_events(events_model, path, backend, threads)
+        self._scenes: dict = {}          # plan-start image -> its object segments (``_scene``)
         self.bundle = load_bundle(path, 'predictor', backend=backend, threads=threads,
                                   expect={'feature_layout': list(tr.FEATURE_LAYOUT)},
                                   torch_loader=torch_backend)
@@ -267,9 +268,10 @@ class Planner:
         in_view = np.array([P.in_image(uv[:int(np.ceil(n / self.cfg.frames_per_crop))], w, h).mean()
                             for (_, uv), n in zip(views, frames)])
         looks = None
-        if self.cfg.look_dim or self.events is not None:   # segments once per plan-start pose
+        if self.cfg.look_dim or self.events is not None:   # segments once per image and opening
             image_key = hashlib.blake2b(rgb.tobytes(), digest_size=16).digest() + K.tobytes()
-            keys = [image_key + np.round(f[0, :16], 4).tobytes() for f in feats]
+            # the fingers ride with the camera: segments depend on the image and the opening
+            keys = [image_key + np.round(f[0, 15:16], 4).tobytes() for f in feats]
             scenes = {}
             for key, f in zip(keys, feats):
                 if key not in scenes:
@@ -281,7 +283,7 @@ class Planner:
     def _scene(self, key: bytes, rgb, feats, K):
         """The plan-start image's object segments, kept for the last few images: a planner
         asks about many candidate paths from the same view."""
-        cache = self.__dict__.setdefault('_scenes', {})
+        cache = self._scenes
         if key not in cache:
             if len(cache) >= 8:
                 cache.pop(next(iter(cache)))
