@@ -22,6 +22,21 @@ def ros_domain(monkeypatch):
     return set_domain
 
 
+@pytest.fixture
+def cli_run(capsys):
+    """``cli_run(*argv)`` -> (exit code, stdout, stderr) of ``hearing-hands`` run in-process."""
+    from hearing_hands_ros import cli
+
+    def run(*argv):
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as exc:
+            code = exc.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
 @pytest.fixture(scope='session')
 def bags(tmp_path_factory):
     """One tiny recorded sound-world episode (2 actions, 64x64 camera), simulated once per run and

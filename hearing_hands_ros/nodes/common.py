@@ -224,6 +224,8 @@ class ModelNode(LifecycleNode):
         self.diag.set_value('lifecycle', self.lifecycle_state)
         self._own_subscriptions: list = []
         self._own_publishers: list = []
+        self._stop = threading.Event()
+        self.worker: threading.Thread | None = None
 
     # -- what a node implements ---------------------------------------------------------------
     def configure(self) -> None:
@@ -249,6 +251,23 @@ class ModelNode(LifecycleNode):
     def subscribe_info(self, msg_type, topic: str, callback, callback_group=None) -> None:
         """``subscribe_info`` (latched + volatile) that ``deactivate`` undoes."""
         self._own_subscriptions += subscribe_info(self, msg_type, topic, callback, callback_group)
+
+    def start_worker(self, target: Callable[[], None], name: str) -> None:
+        """Start the inference thread (``target`` loops until ``self._stop`` is set)."""
+        self._stop.clear()
+        self.worker = threading.Thread(target=target, name=name, daemon=True)
+        self.worker.start()
+
+    def stop_worker(self, pending, dropped_key: str, timeout: float = 2.0) -> None:
+        """Stop the inference thread; what still waits in the queue ``pending`` is dropped and
+        counted as ``dropped_key``."""
+        self._stop.set()
+        if self.worker is not None and self.worker.is_alive():
+            self.worker.join(timeout=timeout)
+        self.worker = None
+        while not pending.empty():
+            pending.get_nowait()
+            self.diag.count(dropped_key)
 
     def publisher(self, msg_type, topic: str, qos):
         """Create a lifecycle publisher: it sends only while active; ``cleanup`` destroys it."""

@@ -73,8 +73,6 @@ class ContactSoundPredictor(ModelNode):
         self._K: np.ndarray | None = None
         self._aperture: float = float(self.p.aperture)
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
-        self._stop = threading.Event()
-        self.worker: threading.Thread | None = None
         for key in ('paths', 'predictions', 'dropped_paths', 'paths_out_of_view'):
             self.diag.count(key, 0)
         self.start()
@@ -112,19 +110,11 @@ class ContactSoundPredictor(ModelNode):
                        callback_group=MutuallyExclusiveCallbackGroup())
         self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
         self.subscribe(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
-        self._stop.clear()
-        self.worker = threading.Thread(target=self._work, name='predictor_inference', daemon=True)
-        self.worker.start()
+        self.start_worker(self._work, 'predictor_inference')
 
     def deactivate(self) -> None:
         """Stop the inference thread; paths still queued are dropped."""
-        self._stop.set()
-        if self.worker is not None and self.worker.is_alive():
-            self.worker.join(timeout=5.0)
-        self.worker = None
-        while not self._jobs.empty():
-            self._jobs.get_nowait()
-            self.diag.count('dropped_paths')
+        self.stop_worker(self._jobs, 'dropped_paths', timeout=5.0)
 
     def cleanup(self) -> None:
         """Free the model."""

@@ -25,7 +25,6 @@ and a diagnostics entry. A missing or corrupt model keeps the node alive in ERRO
 from __future__ import annotations
 
 import queue
-import threading
 import time
 
 import cv2
@@ -102,8 +101,6 @@ class SoundingObjectDetector(ModelNode):
         self.bundle = None
         self.cfg: DetectorConfig | None = None
         self.pipe: DetectorPipeline | None = None
-        self.worker: threading.Thread | None = None
-        self._stop = threading.Event()
         self._events: queue.Queue = queue.Queue(maxsize=64)
         self._last_info: tuple | None = None
         for key in COUNTERS:
@@ -171,19 +168,11 @@ class SoundingObjectDetector(ModelNode):
                        callback_group=MutuallyExclusiveCallbackGroup())
         self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
         self.subscribe(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
-        self._stop.clear()
-        self.worker = threading.Thread(target=self._work, name='detector_inference', daemon=True)
-        self.worker.start()
+        self.start_worker(self._work, 'detector_inference')
 
     def deactivate(self) -> None:
         """Stop the inference thread; events still waiting are dropped."""
-        self._stop.set()
-        if self.worker is not None and self.worker.is_alive():
-            self.worker.join(timeout=2.0)
-        self.worker = None
-        while not self._events.empty():
-            self._events.get_nowait()
-            self.diag.count('dropped_events')
+        self.stop_worker(self._events, 'dropped_events')
 
     def cleanup(self) -> None:
         """Free the model, its look match and the stream's history."""

@@ -3,26 +3,15 @@ from pathlib import Path
 
 import pytest
 
-from hearing_hands_ros import cli
 from hearing_hands_ros.demo import demo_live
 
 SMALL = ['--width', '32', '--height', '24', '--actions', '1']
 
 
-def run(capsys, *argv):
-    """main(argv) in-process -> (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.timeout(120)
-def test_demo_writes_episodes_and_report(capsys, tmp_path, ros_domain):
+def test_demo_writes_episodes_and_report(cli_run, tmp_path, ros_domain):
     ros_domain(47)
-    code, out, _ = run(capsys, 'demo', '--out', str(tmp_path), '--episodes', '1', '--quiet', *SMALL)
+    code, out, _ = cli_run('demo', '--out', str(tmp_path), '--episodes', '1', '--quiet', *SMALL)
     assert code == 0 and 'report:' in out
     report = Path(tmp_path / 'report' / 'report.md')
     assert report.exists() and 'demo_0000' in report.read_text()

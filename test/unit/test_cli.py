@@ -9,16 +9,6 @@ from hearing_hands_ros import cli
 SMALL = ['--width', '32', '--height', '24', '--actions', '1']
 
 
-def run(capsys, *argv):
-    """main(argv) in-process -> (exit code, stdout, stderr)."""
-    try:
-        code = cli.main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def assert_one_line_error(code, err, fragment):
     assert code == 2
     lines = err.strip().splitlines()
@@ -47,36 +37,36 @@ def assert_one_line_error(code, err, fragment):
     (['evaluate', 'materials', '--train', 'none', '--test', 'none', '--json', 'X/m.json'],
      'no such bag or folder'),
 ])
-def test_usage_errors(capsys, tmp_path, monkeypatch, args, fragment):
+def test_usage_errors(cli_run, tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, *args)
+    code, _, err = cli_run(*args)
     assert_one_line_error(code, err, fragment)
     assert not (tmp_path / 'X').exists()
 
 
-def test_output_not_writable(capsys, tmp_path):
+def test_output_not_writable(cli_run, tmp_path):
     blocker = tmp_path / 'file'
     blocker.write_text('not a folder')
     for out in (blocker, blocker / 'sub'):
-        code, _, err = run(capsys, 'simulate', '--out', str(out), *SMALL)
+        code, _, err = cli_run('simulate', '--out', str(out), *SMALL)
         assert_one_line_error(code, err, 'cannot create output folder')
 
 
-def test_existing_episode_needs_overwrite(capsys, tmp_path):
+def test_existing_episode_needs_overwrite(cli_run, tmp_path):
     (tmp_path / 'episode_0000').mkdir()
     (tmp_path / 'episode_0000' / 'metadata.yaml').write_text('x')
-    code, _, err = run(capsys, 'simulate', '--out', str(tmp_path), *SMALL)
+    code, _, err = cli_run('simulate', '--out', str(tmp_path), *SMALL)
     assert_one_line_error(code, err, '--overwrite')
     assert (tmp_path / 'episode_0000' / 'metadata.yaml').read_text() == 'x'  # untouched
 
 
-def test_package_errors_are_one_line_but_bugs_keep_their_traceback(capsys, tmp_path, monkeypatch):
+def test_package_errors_are_one_line_but_bugs_keep_their_traceback(cli_run, tmp_path, monkeypatch):
     from hearing_hands_ros.audio import AudioFormatError
 
     def bad_format(args):
         raise AudioFormatError('AudioInfo says mp3;\n set format:=wave')
     monkeypatch.setattr(cli.Simulate, 'run', staticmethod(bad_format))
-    code, _, err = run(capsys, 'simulate', '--out', str(tmp_path))
+    code, _, err = cli_run('simulate', '--out', str(tmp_path))
     assert_one_line_error(code, err, 'mp3; set format:=wave')
 
     def bug(args):
@@ -86,10 +76,10 @@ def test_package_errors_are_one_line_but_bugs_keep_their_traceback(capsys, tmp_p
         cli.main(['simulate', '--out', str(tmp_path)])
 
 
-def test_help_is_useful(capsys):
-    code, out, _ = run(capsys, '--help')
+def test_help_is_useful(cli_run):
+    code, out, _ = cli_run('--help')
     assert code == 0 and 'simulate' in out and 'demo' in out and 'examples:' in out
-    code, out, _ = run(capsys, 'simulate', '--help')
+    code, out, _ = cli_run('simulate', '--help')
     assert code == 0 and '--episodes' in out and '--overwrite' in out and 'examples:' in out
 
 
@@ -101,10 +91,10 @@ def test_console_script_error_in_a_real_process(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_simulate_writes_a_readable_bag(capsys, tmp_path):
+def test_simulate_writes_a_readable_bag(cli_run, tmp_path):
     from rosbags.rosbag2 import Reader
-    code, out, _ = run(capsys, 'simulate', '--episodes', '1', '--seed', '3', '--out', str(tmp_path),
-                       '--quiet', *SMALL)
+    code, out, _ = cli_run('simulate', '--episodes', '1', '--seed', '3', '--out', str(tmp_path),
+                           '--quiet', *SMALL)
     assert code == 0 and '1 episode(s)' in out and 'episode_0000' in out
     bag = tmp_path / 'episode_0000'
     assert (tmp_path / 'episode_0000.truth.json').exists()
@@ -124,8 +114,8 @@ def test_simulate_writes_a_readable_bag(capsys, tmp_path):
         assert topics[topic][0] == msgtype and topics[topic][1] > 0, (topic, topics.get(topic))
     assert topics['/audio/audio_info'][1] == 1
     # A second run refuses to overwrite, with --overwrite it replaces the episode.
-    code, _, err = run(capsys, 'simulate', '--out', str(tmp_path), '--seed', '3', '--quiet', *SMALL)
+    code, _, err = cli_run('simulate', '--out', str(tmp_path), '--seed', '3', '--quiet', *SMALL)
     assert_one_line_error(code, err, 'already exists')
-    code, _, _ = run(capsys, 'simulate', '--out', str(tmp_path), '--seed', '3', '--quiet',
-                     '--overwrite', *SMALL)
+    code, _, _ = cli_run('simulate', '--out', str(tmp_path), '--seed', '3', '--quiet',
+                         '--overwrite', *SMALL)
     assert code == 0
