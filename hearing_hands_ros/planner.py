@@ -219,9 +219,9 @@ class Planner:
             return None, None
         bundle = load_bundle(path, 'events', backend=backend, threads=threads,
                              expect={'feature_layout': list(tr.FEATURE_LAYOUT),
-                                     'n_inputs': E.N_INPUTS, 'materials': list(E.MATERIALS)},
+                                     'materials': list(E.MATERIALS)},
                              torch_loader=E.torch_loader)
-        return bundle, E.EventConfig.from_dict(bundle.meta['config'])
+        return bundle, E.checked_config(bundle.meta)
 
     @property
     def backend(self) -> str:

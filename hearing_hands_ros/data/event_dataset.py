@@ -14,7 +14,7 @@ the first strike of the contact motion after it).
 
 Per window (T frames at 100 frames/s)::
 
-    inputs    (T, N_INPUTS) float32   ``models.events.model_inputs`` (intended contact dropped)
+    inputs    (T, D) float32          ``models.events.model_inputs`` (intended contact dropped)
     onset     (T,) float32            1 at the frame of each impact onset, a Gaussian of
                                       ``ONSET_SIGMA`` frames around it (the onset falls between
                                       frames; the model's peak lands on the nearest)
@@ -54,7 +54,7 @@ def sliding(feats: np.ndarray, frame_rate: float):
 class EventData:
     """Stacked event targets of W windows (see the module docstring)."""
 
-    inputs: np.ndarray       # (W, T, N_INPUTS) float32, intended contact not given
+    inputs: np.ndarray       # (W, T, D) float32 (``models.events.n_inputs``), no intended contact
     onset: np.ndarray        # (W, T) float32
     slide: np.ndarray        # (W, T) float32
     level: np.ndarray        # (W, T) float32, NaN where no contact starts
@@ -125,7 +125,7 @@ def build(data: PredictorData, cfg: E.EventConfig, source: str = 'audio',
         raise ValueError(f'event targets come from {" or ".join(SOURCES)}, not {source!r}')
     valid = window_ends(data, cfg.frame_rate)
     w, t_len = len(data), data.traj.shape[1]
-    inputs = np.zeros((w, t_len, E.N_INPUTS), np.float32)
+    inputs = np.zeros((w, t_len, E.n_inputs(cfg)), np.float32)
     onset, slide = np.zeros((w, t_len), np.float32), np.zeros((w, t_len), np.float32)
     level = np.full((w, t_len), np.nan, np.float32)
     material = np.full(w, -1, np.int64)

@@ -9,7 +9,7 @@ start): no labels are needed except the struck material. Methods:
   intended contact;
 * ``model_with_contact``: the same, told the height of the surface each path means to touch
   (taken from the recording: the planned TCP height at the first heard contact);
-* ``kinematic``: a hand-written rule from the path alone (``eval/kinematic_events.py``);
+* ``kinematic``: a hand-written rule from the path alone (``models/kinematic_events.py``);
 * ``end_to_end_flow``: the contacts heard in the audio the rectified-flow predictor renders
   (``models/contact_sound_predictor``, with ``--predictor``; its onsets as events);
 * ``second_take`` (``--second-take BAGS``: the same motions recorded again): the ceiling.
@@ -32,7 +32,7 @@ import numpy as np
 from hearing_hands_ros.errors import UserError
 from hearing_hands_ros.events import ContactEvent
 from hearing_hands_ros.eval.event_metrics import METRICS, Window, summarize
-from hearing_hands_ros.eval.kinematic_events import kinematic_predictions
+from hearing_hands_ros.models.kinematic_events import kinematic_predictions
 
 HELP = 'evaluate the contact-event model and its baselines on held-out episodes'
 
@@ -71,8 +71,8 @@ def event_model_predictions(bundle_path, ed, with_contact: bool, threads: int) -
     from hearing_hands_ros.models import events as E
     from hearing_hands_ros.runtime import load_bundle
     bundle = load_bundle(bundle_path, 'events', backend='cpu', threads=threads,
-                         expect={'n_inputs': E.N_INPUTS, 'materials': list(E.MATERIALS)})
-    cfg = E.EventConfig.from_dict(bundle.meta['config'])
+                         expect={'materials': list(E.MATERIALS)})
+    cfg = E.checked_config(bundle.meta)
     x = ed.inputs.copy()
     if with_contact:
         ok = np.isfinite(ed.contact_z)
@@ -111,7 +111,8 @@ def run(args) -> int:
         data = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
-    ed = ED.build(data, E.EventConfig(), args.targets, pcfg.sample_rate)
+    from hearing_hands_ros.runtime import read_metadata
+    ed = ED.build(data, E.checked_config(read_metadata(model)), args.targets, pcfg.sample_rate)
     methods, skipped = {}, {}
     methods['model'], bundle = event_model_predictions(model, ed, False, args.threads)
     methods['model_with_contact'], _ = event_model_predictions(model, ed, True, args.threads)
@@ -135,7 +136,7 @@ def run(args) -> int:
         take2 = D.load_windows(args.second_take, pcfg, cache_dir=cache, progress=not args.no_progress)
         if len(take2) != len(data):
             raise UserError('--second-take must hold the same episodes as --data')
-        ed2 = ED.build(take2, E.EventConfig(), args.targets, pcfg.sample_rate)
+        ed2 = ED.build(take2, E.EventConfig(), args.targets, pcfg.sample_rate)   # heard only
         methods['second_take'] = [heard_as_predicted(h) for h in ed2.heard]
     else:
         skipped['second_take'] = 'pass --second-take BAGS (the same motions recorded again)'

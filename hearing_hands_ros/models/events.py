@@ -36,6 +36,7 @@ from hearing_hands_ros.events import ContactEvent
 MATERIALS = ('wood', 'metal', 'glass', 'ceramic', 'plastic', 'cardboard', 'foam', 'fabric')
 N_GEOMETRY = 6          # z - z_start, z - z_min, time to the lowest point, |v|, |v_xy|, v_z
 N_LOOK = 33             # models.predictor.N_VIEW_LOOK (found, distance, 31 look statistics)
+N_RULE = 3              # the kinematic rule's impacts, slides and levels, frame by frame
 N_CONTACT = 2           # intended contact given (0/1), z - z_contact [m]
 N_INPUTS = tr.N_FEATURES + N_GEOMETRY + N_LOOK + N_CONTACT
 ONNX_INPUTS = ('inputs',)
@@ -58,6 +59,7 @@ class EventConfig:
     slide_threshold: float = 0.5
     min_slide_s: float = 0.08
     min_time_std_s: float = 0.004
+    rule_inputs: bool = False                 # also feed the kinematic rule's events (N_RULE)
 
     @classmethod
     def from_dict(cls, d: dict) -> 'EventConfig':
@@ -68,6 +70,21 @@ class EventConfig:
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def n_inputs(cfg: 'EventConfig') -> int:
+    """Per-frame inputs of a model of this config."""
+    return N_INPUTS + (N_RULE if cfg.rule_inputs else 0)
+
+
+def checked_config(meta: dict) -> 'EventConfig':
+    """The config of an events bundle, checked against its declared input count."""
+    from hearing_hands_ros.errors import ModelError
+    cfg = EventConfig.from_dict(meta.get('config', {}))
+    if meta.get('n_inputs') != n_inputs(cfg):
+        raise ModelError(f"events bundle takes {meta.get('n_inputs')} inputs a frame, this package "
+                         f'makes {n_inputs(cfg)} for its config; re-export it')
+    return cfg
 
 
 # --- inputs (numpy; shared by the data set, the planner and the evaluation) ------------------
@@ -90,17 +107,41 @@ def frame_looks(looks: np.ndarray | None, n_frames: int, frames_per_crop: int) -
     return np.asarray(looks, np.float32)[k]
 
 
+def rule_track(feats: np.ndarray, valid: int, frame_rate: float = tr.FRAME_RATE) -> np.ndarray:
+    """The kinematic rule's events (``models.kinematic_events``) frame by frame (T, 3): its
+    impacts as bumps of their probability, its slides as their probability over their frames,
+    and the level of the loudest event there ((dBFS + 60) / 60)."""
+    from hearing_hands_ros.models.kinematic_events import kinematic_events
+    t_len = len(feats)
+    out = np.zeros((t_len, N_RULE), np.float32)
+    t = np.arange(t_len) / frame_rate
+    for e in kinematic_events(feats, valid, frame_rate):
+        if e.kind == 'slide':
+            on = (t >= e.time) & (t < e.time + max(e.duration, 1 / frame_rate))
+            out[on, 1] = np.maximum(out[on, 1], e.probability)
+            bump = on.astype(np.float32)
+        else:
+            bump = np.exp(-0.5 * ((t - e.time) / max(e.time_std, 1 / frame_rate)) ** 2)
+            out[:, 0] = np.maximum(out[:, 0], e.probability * bump)
+        out[:, 2] = np.maximum(out[:, 2], bump * (e.peak_db + 60.0) / 60.0)
+    return out
+
+
 def model_inputs(feats: np.ndarray, valid: int, looks: np.ndarray | None,
                  contact_z: float | None, cfg: EventConfig) -> np.ndarray:
-    """The per-frame inputs (T, N_INPUTS) of one path; ``contact_z`` = the intended contact's
-    height in the path frame [m], or None when the planner does not know it."""
+    """The per-frame inputs (T, n_inputs(cfg)) of one path; ``contact_z`` = the intended
+    contact's height in the path frame [m], or None when the planner does not know it. The
+    intended contact is always the last two columns."""
     t_len = len(feats)
     contact = np.zeros((t_len, N_CONTACT), np.float32)
     if contact_z is not None and np.isfinite(contact_z):
         contact[:, 0] = 1.0
         contact[:, 1] = feats[:, 2] - float(contact_z)
-    return np.concatenate([feats.astype(np.float32), geometry(feats, valid, cfg.frame_rate),
-                           frame_looks(looks, t_len, cfg.frames_per_crop), contact], 1)
+    parts = [feats.astype(np.float32), geometry(feats, valid, cfg.frame_rate),
+             frame_looks(looks, t_len, cfg.frames_per_crop)]
+    if cfg.rule_inputs:
+        parts.append(rule_track(feats, valid, cfg.frame_rate))
+    return np.concatenate(parts + [contact], 1)
 
 
 # --- network --------------------------------------------------------------------------------
@@ -123,12 +164,13 @@ class EventNet(nn.Module):
                  std: np.ndarray | None = None):
         super().__init__()
         self.cfg = cfg
+        d = n_inputs(cfg)
         self.register_buffer('mean', torch.as_tensor(
-            np.zeros(N_INPUTS) if mean is None else mean, dtype=torch.float32))
+            np.zeros(d) if mean is None else mean, dtype=torch.float32))
         self.register_buffer('std', torch.as_tensor(
-            np.ones(N_INPUTS) if std is None else std, dtype=torch.float32))
+            np.ones(d) if std is None else std, dtype=torch.float32))
         w = cfg.width
-        self.inp = nn.Sequential(nn.Linear(N_INPUTS, w), nn.GELU(), nn.Linear(w, w))
+        self.inp = nn.Sequential(nn.Linear(d, w), nn.GELU(), nn.Linear(w, w))
         self.blocks = nn.Sequential(*[_Block(w, cfg.kernel, d) for d in cfg.dilations])
         self.head = nn.Conv1d(w, 3 + len(MATERIALS), 1)
 
@@ -169,7 +211,7 @@ def torch_loader(pt_path, meta: dict):
 def export_onnx(net: EventNet, path) -> None:
     """The network as ONNX (dynamic batch and length)."""
     net = net.eval()
-    dummy = torch.zeros(1, 50, N_INPUTS)
+    dummy = torch.zeros(1, 50, n_inputs(net.cfg))
     torch.onnx.export(net, (dummy,), str(path), input_names=list(ONNX_INPUTS),
                       output_names=list(ONNX_OUTPUTS), opset_version=17, dynamo=False,
                       dynamic_axes={'inputs': {0: 'b', 1: 't'}, 'onset': {0: 'b', 1: 't'},

@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--width', type=int, default=64, help='channels of the network')
+    p.add_argument('--rule-inputs', action='store_true',
+                   help='also feed the kinematic rule\'s events frame by frame (models/kinematic_events.py)')
     p.add_argument('--contact-dropout', type=float, default=0.5,
                    help='share of windows trained without the intended contact')
     p.add_argument('--onset-weight', type=float, default=5.0,
@@ -136,7 +138,8 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     cache = args.cache or str(args.out / 'cache')
     pcfg = PredictorConfig()
-    cfg = E.EventConfig(width=args.width, frames_per_crop=pcfg.frames_per_crop)
+    cfg = E.EventConfig(width=args.width, frames_per_crop=pcfg.frames_per_crop,
+                        rule_inputs=args.rule_inputs)
     try:
         train_w = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress)
         val_w = D.load_windows(args.val, pcfg, cache_dir=cache, progress=not args.no_progress)

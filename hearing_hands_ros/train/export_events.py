@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def metadata(net: E.EventNet, metrics: dict | None = None) -> dict:
     """The bundle's kind-specific JSON fields (``runtime.check_metadata`` kind ``events``)."""
     return dict(frame_rate=net.cfg.frame_rate, feature_layout=list(tr.FEATURE_LAYOUT),
-                n_inputs=E.N_INPUTS, materials=list(E.MATERIALS), config=net.cfg.to_dict(),
+                n_inputs=E.n_inputs(net.cfg), materials=list(E.MATERIALS), config=net.cfg.to_dict(),
                 training=getattr(net, 'summary', {}), metrics=metrics or {})
 
 
@@ -45,7 +45,7 @@ def export(run: Path, out: Path, metrics: dict | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx = out.with_suffix('.onnx')
     E.export_onnx(net, onnx)
-    save_metadata(out, KIND, {'inputs': ['b', 't', E.N_INPUTS]}, list(E.ONNX_OUTPUTS),
+    save_metadata(out, KIND, {'inputs': ['b', 't', E.n_inputs(net.cfg)]}, list(E.ONNX_OUTPUTS),
                   **metadata(net, metrics))
     if pt.resolve() != out.with_suffix('.pt').resolve():
         shutil.copyfile(pt, out.with_suffix('.pt'))

@@ -6,7 +6,7 @@ import pytest
 
 from hearing_hands_ros import trajectory as T
 from hearing_hands_ros.eval import event_metrics as M
-from hearing_hands_ros.eval.kinematic_events import kinematic_events, kinematic_predictions
+from hearing_hands_ros.models.kinematic_events import kinematic_events, kinematic_predictions
 from hearing_hands_ros.events import ContactEvent, HeardEvent
 
 

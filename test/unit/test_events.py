@@ -93,6 +93,25 @@ def test_inputs_with_and_without_the_intended_contact():
     assert geo[:, 1].min() == pytest.approx(0.0) and geo[50, 2] == pytest.approx(0.0, abs=0.011)
 
 
+def test_rule_inputs_mark_the_kinematic_strikes():
+    """With ``rule_inputs`` the kinematic rule's events are three more input columns (before the
+    intended contact, which stays last)."""
+    t = np.linspace(0.0, 1.0, 51)
+    z = 0.1 - 0.05 * np.clip(np.sin(np.pi * t / 0.8), 0, None)           # down and back up
+    traj = tr.Trajectory(t, np.stack([0 * t, 0 * t, z], 1), np.tile([0, 0, 0, 1.0], (51, 1)))
+    feats = tr.features(traj, 120)
+    cfg = E.EventConfig(rule_inputs=True)
+    x = E.model_inputs(feats, 101, None, 0.06, cfg)
+    assert x.shape == (120, E.n_inputs(cfg)) == (120, E.N_INPUTS + E.N_RULE)
+    assert (x[:, -2] == 1).all()                                           # contact still last
+    rule = x[:, -2 - E.N_RULE:-2]
+    from hearing_hands_ros.models.kinematic_events import kinematic_events
+    (strike,) = kinematic_events(feats, 101)
+    assert rule[:, 0].max() == pytest.approx(strike.probability, abs=0.02)
+    assert abs(int(rule[:, 0].argmax()) - strike.time * 100) <= 1
+    assert E.n_inputs(E.EventConfig()) == E.N_INPUTS
+
+
 def test_targets_and_window_ends():
     feats = np.zeros((100, tr.N_FEATURES), np.float32)
     feats[:, 2] = np.linspace(0.1, 0.0, 100)
