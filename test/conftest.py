@@ -24,7 +24,8 @@ def ros_domain(monkeypatch):
 
 @pytest.fixture
 def cli_run(capsys):
-    """``cli_run(*argv)`` -> (exit code, stdout, stderr) of ``hearing-hands`` run in-process."""
+    """Run ``hearing-hands`` in-process: call it with the arguments, get (exit code, stdout,
+    stderr)."""
     from hearing_hands_ros import cli
 
     def run(*argv):
