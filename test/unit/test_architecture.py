@@ -24,7 +24,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     2: ('planner', 'train', 'train.*', 'eval', 'eval.*', 'report'),
     3: ('models', 'models.*', 'data', 'data.*', 'automask', 'detector_pipeline'),
     4: ('', 'audio', 'images', 'trajectory', 'runtime', 'sim', 'sim.*', 'ros_convert', 'paths',
-        'errors', 'overlay', 'events'),
+        'errors', 'overlay', 'events', 'monitor'),
 }
 LAYER_NAMES = {1: 'nodes and CLI', 2: 'planner, training and evaluation', 3: 'models and data',
                4: 'core'}
