@@ -375,9 +375,7 @@ class Planner:
             raise ValueError(f'contact_z: {len(cz)} heights for {b} paths')
         x = np.stack([E.model_inputs(traj[i], int(frames[i]), None if looks is None else looks[i],
                                      cz[i], self.event_cfg) for i in range(b)])
-        out = self.events.run({'inputs': x})
-        return [E.decode(out['onset'][i], out['slide'][i], out['level'][i], out['material'][i],
-                         traj[i, :, :3], int(frames[i]), self.event_cfg) for i in range(b)]
+        return E.decode_batch(self.events.run({'inputs': x}), x, frames, self.event_cfg)
 
     def predict(self, paths: list[tr.Trajectory], rgb: np.ndarray, K=None, seed: int = 0,
                 steps: int | None = None, guidance: float | None = None,

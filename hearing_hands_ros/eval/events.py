@@ -66,26 +66,25 @@ def windows(ed, predicted: list[list[ContactEvent]]) -> list[Window]:
     return out
 
 
-def event_model_predictions(bundle_path, ed, with_contact: bool, threads: int) -> list:
-    """The event bundle's events for every window (optionally told the intended contact)."""
+def load_events_bundle(bundle_path, threads: int = 1):
+    """The contact-event bundle (CPU) and its checked config."""
     from hearing_hands_ros.models import events as E
     from hearing_hands_ros.runtime import load_bundle
     bundle = load_bundle(bundle_path, 'events', backend='cpu', threads=threads,
                          expect={'materials': list(E.MATERIALS)})
+    return bundle, E.checked_config(bundle.meta)
+
+
+def event_model_predictions(bundle, ed, with_contact: bool) -> list:
+    """A loaded event bundle's events for every window (optionally told the intended contact)."""
+    from hearing_hands_ros.models import events as E
     cfg = E.checked_config(bundle.meta)
-    x = ed.inputs.copy()
-    if with_contact:
-        ok = np.isfinite(ed.contact_z)
-        x[ok, :, -2] = 1.0
-        x[ok, :, -1] = x[ok, :, 2] - ed.contact_z[ok, None]
+    x = E.with_contact(ed.inputs, ed.contact_z) if with_contact else ed.inputs
     out = []
     for s in range(0, len(x), 32):
-        o = bundle.run({'inputs': x[s:s + 32]})
-        for j in range(len(o['onset'])):
-            i = s + j
-            out.append(E.decode(o['onset'][j], o['slide'][j], o['level'][j], o['material'][j],
-                                x[i, :, :3], int(ed.valid[i]), cfg))
-    return out, bundle
+        out += E.decode_batch(bundle.run({'inputs': x[s:s + 32]}), x[s:s + 32],
+                              ed.valid[s:s + 32], cfg)
+    return out
 
 
 def heard_as_predicted(heard: list) -> list[ContactEvent]:
@@ -111,11 +110,11 @@ def run(args) -> int:
         data = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
-    from hearing_hands_ros.runtime import read_metadata
-    ed = ED.build(data, E.checked_config(read_metadata(model)), args.targets, pcfg.sample_rate)
+    bundle, cfg = load_events_bundle(model, args.threads)
+    ed = ED.build(data, cfg, args.targets, pcfg.sample_rate)
     methods, skipped = {}, {}
-    methods['model'], bundle = event_model_predictions(model, ed, False, args.threads)
-    methods['model_with_contact'], _ = event_model_predictions(model, ed, True, args.threads)
+    methods['model'] = event_model_predictions(bundle, ed, False)
+    methods['model_with_contact'] = event_model_predictions(bundle, ed, True)
     methods['kinematic'] = kinematic_predictions(data.traj, ed.valid)
     if args.predictor:
         from hearing_hands_ros.events import heard_events

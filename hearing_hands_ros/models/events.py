@@ -107,6 +107,17 @@ def frame_looks(looks: np.ndarray | None, n_frames: int, frames_per_crop: int) -
     return np.asarray(looks, np.float32)[k]
 
 
+def with_contact(inputs: np.ndarray, contact_z: np.ndarray, give: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """Copy of stacked inputs (B, T, D) with the intended contact filled in (the last two
+    columns) where ``give`` (default: every path) and its height ``contact_z`` (B,) is known."""
+    x = inputs.copy()
+    ok = np.isfinite(contact_z) if give is None else give & np.isfinite(contact_z)
+    x[ok, :, -2] = 1.0
+    x[ok, :, -1] = x[ok, :, 2] - contact_z[ok, None]
+    return x
+
+
 def rule_track(feats: np.ndarray, valid: int, frame_rate: float = tr.FRAME_RATE) -> np.ndarray:
     """The kinematic rule's events (``models.kinematic_events``) frame by frame (T, 3): its
     impacts as bumps of their probability, its slides as their probability over their frames,
@@ -227,6 +238,14 @@ def _sigmoid(x):
 def _softmax(x):
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
+
+
+def decode_batch(outputs: dict, inputs: np.ndarray, valid, cfg: EventConfig) -> list:
+    """Stacked network outputs (``ONNX_OUTPUTS``, numpy) of paths with these inputs (B, T, D)
+    and valid frames (B,) -> each path's contact events."""
+    return [decode(outputs['onset'][i], outputs['slide'][i], outputs['level'][i],
+                   outputs['material'][i], inputs[i, :, :3], int(valid[i]), cfg)
+            for i in range(len(inputs))]
 
 
 def decode(onset: np.ndarray, slide: np.ndarray, level: np.ndarray, material: np.ndarray,

@@ -56,18 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--no-progress', action='store_true')
 
 
-def with_contact(inputs: np.ndarray, contact_z: np.ndarray, give: np.ndarray) -> np.ndarray:
-    """Copy of ``inputs`` (B, T, D) with the intended contact filled where ``give`` and known."""
-    x = inputs.copy()
-    ok = give & np.isfinite(contact_z)
-    x[ok, :, -2] = 1.0
-    x[ok, :, -1] = x[ok, :, 2] - contact_z[ok, None]
-    return x
-
-
 def normalisation(d) -> tuple[np.ndarray, np.ndarray]:
     """Per-input mean and std over the valid frames (contact inputs: as given with contact)."""
-    x = with_contact(d.inputs, d.contact_z, np.ones(len(d), bool))
+    x = E.with_contact(d.inputs, d.contact_z)
     mask = np.arange(x.shape[1])[None, :] < d.valid[:, None]
     rows = x[mask]
     mean, std = rows.mean(0), rows.std(0)
@@ -79,7 +70,7 @@ def loss_fn(net: E.EventNet, d, idx: np.ndarray, rng, args) -> torch.Tensor:
     give = rng.random(len(idx)) >= args.contact_dropout
     # the batch's frames, not the padding, rounded so few distinct shapes reach the kernels
     t_len = min(d.inputs.shape[1], int(np.ceil(d.valid[idx].max() / 64) * 64))
-    x = with_contact(d.inputs[idx, :t_len], d.contact_z[idx], give)
+    x = E.with_contact(d.inputs[idx, :t_len], d.contact_z[idx], give)
     x[:, :, 0:2] += rng.uniform(-args.shift, args.shift, (len(idx), 1, 2)).astype(np.float32)
     x = torch.from_numpy(x)
     onset, slide, level, material = net(x)
@@ -106,11 +97,9 @@ def predict(net: E.EventNet, inputs: np.ndarray, valid: np.ndarray, batch: int =
     """Events of every window (list of ContactEvent lists) with the torch network."""
     out = []
     for s in range(0, len(inputs), batch):
-        onset, slide, level, material = (o.numpy() for o in net(torch.from_numpy(inputs[s:s + batch])))
-        for j in range(len(onset)):
-            i = s + j
-            out.append(E.decode(onset[j], slide[j], level[j], material[j], inputs[i, :, :3],
-                                valid[i], net.cfg))
+        outs = net(torch.from_numpy(inputs[s:s + batch]))
+        out += E.decode_batch({k: o.numpy() for k, o in zip(E.ONNX_OUTPUTS, outs)},
+                              inputs[s:s + batch], valid[s:s + batch], net.cfg)
     return out
 
 
@@ -172,7 +161,7 @@ def run(args) -> int:
         if step % args.eval_every == 0 or step == args.steps:
             net.eval()
             f1 = impact_f1(predict(net, val.inputs, val.valid), val.heard)
-            given = with_contact(val.inputs, val.contact_z, np.ones(len(val), bool))
+            given = E.with_contact(val.inputs, val.contact_z)
             f1_c = impact_f1(predict(net, given, val.valid), val.heard)
             history.append(dict(step=step, loss=loss.item(), val_impact_f1=round(f1, 4),
                                 val_impact_f1_with_contact=round(f1_c, 4)))
