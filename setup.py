@@ -30,6 +30,7 @@ setup(
             'sim_robot = hearing_hands_ros.nodes.sim_robot:main',
             'sounding_object_detector = hearing_hands_ros.nodes.sounding_object_detector:main',
             'contact_sound_predictor = hearing_hands_ros.nodes.contact_sound_predictor:main',
+            'contact_monitor = hearing_hands_ros.nodes.contact_monitor:main',
         ],
     },
 )

@@ -51,6 +51,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         'detector': 'hearing_hands_ros.eval.detector',
         'predictor': 'hearing_hands_ros.eval.predictor',
         'events': 'hearing_hands_ros.eval.events',
+        'monitor': 'hearing_hands_ros.eval.monitor',
         'materials': 'hearing_hands_ros.eval.materials'}),
 }
 

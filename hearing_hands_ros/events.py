@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from hearing_hands_ros.audio import detect_onsets
+from hearing_hands_ros.audio import NS, AudioRingBuffer, OnsetDetector, detect_onsets
 
 KINDS = ('impact', 'slide')
 #: Level of silence at the wrist microphone (the sound world's noise floor) [dBFS].
@@ -85,9 +85,17 @@ def _loudness_db(x: np.ndarray, sr: int, window_s: float = 0.01, hop_s: float = 
     return 10.0 * np.log10(np.maximum(smooth, 1e-12))
 
 
+def noise_db(loud: np.ndarray, k: int, span: int = 200) -> float:
+    """The level of the room before hop ``k`` of a 10 ms loudness track (median of the
+    ``span`` hops before it) [dB]."""
+    pre = loud[max(0, k - span):max(0, k - 5)]
+    return float(np.median(pre)) if len(pre) else -120.0
+
+
 def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s: float = 0.03,
                  slide_s: float = 0.12, sustain_db: float = 20.0,
-                 sliding: Callable[[float, float], bool] | None = None) -> list[HeardEvent]:
+                 sliding: Callable[[float, float], bool] | None = None,
+                 floor_margin_db: float | None = None) -> list[HeardEvent]:
     """The contact events in recorded audio (float, mono), with no labels.
 
     Onsets come from the package's streaming onset detector (``audio.detect_onsets``); an
@@ -95,7 +103,10 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
     whose 10 ms RMS level stays within ``sustain_db`` of its first peak for at least ``slide_s``
     is a slide (friction keeps exciting the object; an impact rings down faster), lasting until
     the level falls below that; later onsets inside a slide are its texture, not events of their
-    own. A sustained sound may also be an impact that rings (metal, glass): where the robot knows
+    own. With ``floor_margin_db``, a sound also ends once its level is within that margin of the
+    level before its onset (the room's noise): a quiet contact cannot fall ``sustain_db`` below
+    its peak above the noise, and would otherwise count as a slide that swallows every later
+    contact. A sustained sound may also be an impact that rings (metal, glass): where the robot knows
     its motion, ``sliding(t0, t1)`` says whether the gripper moves along the surface over that
     time, and a sustained sound while it does not is an impact (later onsets in it count).
     """
@@ -114,7 +125,10 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
             continue
         peak = float(head.max())
         k_peak = k + int(loud[k:k + len(head)].argmax())
-        below = np.nonzero(loud[k_peak:] < loud[k_peak] - sustain_db)[0]
+        end_db = loud[k_peak] - sustain_db
+        if floor_margin_db is not None:
+            end_db = max(end_db, noise_db(loud, k) + floor_margin_db)
+        below = np.nonzero(loud[k_peak:] < end_db)[0]
         sustain = (below[0] if len(below) else len(loud) - k_peak) / 1000.0
         kind = 'slide' if sustain >= slide_s else 'impact'
         if kind == 'slide' and sliding is not None and not sliding(float(t), float(t) + sustain):
@@ -124,6 +138,77 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
             slide_end = t + (k_peak - k) / 1000.0 + sustain
         out.append(HeardEvent(float(t), peak, kind, float(duration)))
     return out
+
+
+class HeardStream:
+    """:func:`heard_events` as a stream, for a live microphone: an onset is reported as soon as
+    ``min_level_s`` of audio after it has arrived (its level is the envelope peak over what has
+    arrived, up to ``level_s``), so a contact is told within a chunk of being heard.
+
+    Causal in place of the offline slide rule: an onset while the previous event's sound is still
+    sustained (its 10 ms RMS level has stayed within ``sustain_db`` of its peak, and
+    ``floor_margin_db`` above the noise before it, since then) is
+    that sound's texture, not an event of its own, when ``sliding(t0_ns, t1_ns)`` says the
+    gripper slides over that time (without ``sliding``: always), as offline.
+
+        stream = HeardStream(16000)
+        for t0_ns, chunk in mic:
+            for ev in stream.push(t0_ns, chunk):    # HeardEvent, time [s] = stamp / 1e9
+                ...
+    """
+
+    def __init__(self, sample_rate: int, threshold_db: float = 12.0, level_s: float = 0.03,
+                 min_level_s: float = 0.004, sustain_db: float = 20.0, history_s: float = 2.0,
+                 floor_margin_db: float = 6.0, sliding: Callable[[int, int], bool] | None = None):
+        self.sample_rate = int(sample_rate)
+        self.level_ns = int(level_s * NS)
+        self.min_level_ns = int(min_level_s * NS)
+        self.sustain_db = float(sustain_db)
+        self.floor_margin_db = float(floor_margin_db)
+        self.sliding = sliding
+        self._onsets = OnsetDetector(sample_rate, threshold_db=threshold_db)
+        self._ring = AudioRingBuffer(sample_rate, history_s)
+        self._pending: list[int] = []                 # onsets waiting for audio after them
+        self._last: tuple[int, float] | None = None   # (peak time ns, level its sound ends below)
+
+    @property
+    def latest_ns(self) -> int | None:
+        """End of the audio heard so far [ns]."""
+        return self._ring.latest_ns
+
+    def _sustained(self, t_ns: int) -> bool:
+        """Has the last event's sound stayed up from its peak until ``t_ns``?"""
+        if self._last is None or t_ns <= self._last[0]:
+            return False
+        x = self._ring.window(self._last[0], t_ns)
+        loud = _loudness_db(x, self.sample_rate)
+        return bool(len(loud) and loud.min() >= self._last[1])
+
+    def push(self, t0_ns: int, samples: np.ndarray) -> list[HeardEvent]:
+        """Feed one chunk (first sample at ``t0_ns``); returns the events now told, ``time``
+        in seconds on the audio clock (stamp / 1e9), ``kind`` 'impact' (the stream does not
+        wait to tell a slide)."""
+        self._ring.push(t0_ns, samples)
+        self._pending += self._onsets.push(t0_ns, samples)
+        end = self._ring.latest_ns
+        out = []
+        while self._pending and end - self._pending[0] >= self.min_level_ns:
+            t = self._pending.pop(0)
+            if self._sustained(t) and (self.sliding is None or self.sliding(self._last[0], t)):
+                continue                              # the texture of a sustained sound
+            x = self._ring.window(t, min(end, t + self.level_ns))
+            env = _envelope_db(x, self.sample_rate)
+            if not len(env):
+                continue
+            k = int(env.argmax())
+            peak_ns = t + k * NS // 1000
+            around = _loudness_db(self._ring.window(t - NS // 5, peak_ns + NS // 1000),
+                                  self.sample_rate)
+            end_db = max(float(around[-1]) - self.sustain_db,
+                         noise_db(around, len(around) - k - 1) + self.floor_margin_db)
+            self._last = (peak_ns, end_db)
+            out.append(HeardEvent(t / NS, float(env.max()), 'impact', 0.0))
+        return out
 
 
 # --- matching ---------------------------------------------------------------------------------

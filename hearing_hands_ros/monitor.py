@@ -16,13 +16,27 @@ matches the open window nearest its centre. ``MISSING`` is decided at the window
 ``UNEXPECTED`` onset when it arrives outside every window. Each anomaly's ``confidence`` is the
 expected event's probability (``MISSING``, level and material), or the chance that no expected
 contact was there (``UNEXPECTED``: 1 - the nearest window's probability, 1 outside them all).
-Pure Python: the ``contact_monitor`` node and the evaluation both run it.
+
+:class:`ExecutionMonitor` runs one :class:`PathMonitor` per planned path on a live microphone:
+``add_path`` when a path (and its expected events) arrives, ``push_audio`` for every chunk. It
+hears onsets with ``events.HeardStream``, gives each to the path running then (the latest one
+started whose end, plus ``tail_s``, has not passed; an onset inside an open window of an earlier
+path still running goes to that one), ticks every path's clock with the audio's, and closes a
+path once its end plus ``tail_s`` has passed: a :class:`PathOutcome`. The audio clock, not the
+wall clock, decides, so a replayed recording gives what the live run gave. Onsets heard in the
+last ``history_s`` are kept, so a path whose prediction arrives after its motion began still
+gets them. Pure Python: the ``contact_monitor`` node and ``evaluate monitor`` both run it.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable
 
-from hearing_hands_ros.events import ContactEvent
+import numpy as np
+
+from hearing_hands_ros.audio import NS
+from hearing_hands_ros.events import ContactEvent, HeardEvent, HeardStream
 
 KINDS = ('MISSING', 'UNEXPECTED', 'LOUDER', 'QUIETER', 'WRONG_MATERIAL')
 
@@ -79,17 +93,22 @@ class PathMonitor:
         if a.confidence >= self.cfg.min_confidence:
             anomalies.append(a)
 
-    def tick(self, t: float) -> list[Anomaly]:
-        """Advance the clock to ``t``: windows that closed unmatched become ``MISSING``."""
+    def tick(self, t: float, close_all: bool = False) -> list[Anomaly]:
+        """Advance the clock to ``t``: windows that closed unmatched become ``MISSING`` (with
+        ``close_all``, every window still open closes now)."""
         self.now = max(self.now, float(t))
         out: list[Anomaly] = []
         for s in self._slots:
-            if not s.closed and self.now > s.hi:
+            if not s.closed and (self.now > s.hi or close_all):
                 s.closed = True
                 if not s.matched and s.event.probability >= self.cfg.min_probability:
                     self._report(out, Anomaly('MISSING', s.event.time, s.event.probability,
                                               expected=s.event, decided_at=self.now))
         return out
+
+    def accepts(self, t: float) -> bool:
+        """Would an onset at ``t`` match an open, unmatched expected event?"""
+        return any(not s.matched and s.lo <= t <= s.hi for s in self._slots)
 
     def heard(self, t: float, peak_db: float, material: str | None = None) -> list[Anomaly]:
         """A heard contact onset at ``t`` (from the path start) with its level and, if known,
@@ -117,11 +136,136 @@ class PathMonitor:
         return out
 
     def finish(self, t: float | None = None) -> list[Anomaly]:
-        """The path is over (at ``t``, default: after every window): close what is left."""
-        end = max([s.hi for s in self._slots] + [self.now]) + 1e-9 if t is None else t
-        return self.tick(end)
+        """The path is over: at ``t`` every window still open closes (default: once the last
+        window has closed)."""
+        if t is None:
+            return self.tick(max([s.hi for s in self._slots] + [self.now]) + 1e-9)
+        return self.tick(t, close_all=True)
 
     @property
     def done(self) -> bool:
         """Every expected window has closed."""
         return all(s.closed for s in self._slots)
+
+
+# --- on a live microphone ---------------------------------------------------------------------
+@dataclass
+class PathOutcome:
+    """How one path went: every anomaly it raised, and what was expected and heard."""
+
+    key: object                          # the caller's key of the path (e.g. its stamp)
+    start_ns: int
+    anomalies: list                      # [Anomaly]
+    expected: int                        # expected events the monitor required
+    heard: list                          # [HeardEvent] given to this path (time from its start)
+
+    @property
+    def ok(self) -> bool:
+        return not self.anomalies
+
+
+@dataclass
+class _Running:
+    key: object
+    start_ns: int
+    end_ns: int
+    monitor: PathMonitor
+    sliding: Callable[[float, float], bool] | None
+    anomalies: list = field(default_factory=list)
+    heard: list = field(default_factory=list)
+
+
+class ExecutionMonitor:
+    """Paths and a live microphone in, anomalies and per-path outcomes out (module docstring)."""
+
+    def __init__(self, sample_rate: int, cfg: MonitorConfig | None = None, tail_s: float = 0.3,
+                 history_s: float = 3.0, threshold_db: float = 12.0):
+        self.cfg = cfg or MonitorConfig()
+        self.tail_ns = int(tail_s * NS)
+        self.history_ns = int(history_s * NS)
+        self._paths: list[_Running] = []                   # by start time
+        self._heard: deque = deque()                       # recent HeardEvent (time: stamp s)
+        self._audio_ns: int | None = None                  # end of the audio heard so far
+        self.stream = HeardStream(sample_rate, threshold_db=threshold_db, sliding=self._sliding)
+        self.unattributed = 0                              # onsets while no path ran
+
+    def _sliding(self, t0_ns: int, t1_ns: int) -> bool:
+        p = self._path_at(t0_ns)
+        if p is None or p.sliding is None:
+            return True
+        return bool(p.sliding((t0_ns - p.start_ns) / NS, (t1_ns - p.start_ns) / NS))
+
+    def _path_at(self, t_ns: int) -> _Running | None:
+        running = [p for p in self._paths if p.start_ns <= t_ns <= p.end_ns + self.tail_ns]
+        return running[-1] if running else None
+
+    @property
+    def paths(self) -> list:
+        """Keys of the paths being monitored, oldest first."""
+        return [p.key for p in self._paths]
+
+    def add_path(self, key, start_ns: int, end_ns: int, events: list[ContactEvent],
+                 sliding: Callable[[float, float], bool] | None = None) -> list:
+        """Start monitoring a path (stamps of its first and last pose, its expected events with
+        times from its start; ``sliding(t0, t1)``: does the planned gripper slide then, seconds
+        from its start). Returns ``[(key, Anomaly)]`` already decided from onsets heard since its
+        start."""
+        run = _Running(key, int(start_ns), int(end_ns), PathMonitor(list(events), self.cfg),
+                       sliding)
+        self._paths.append(run)
+        self._paths.sort(key=lambda p: p.start_ns)
+        out = []
+        for ev in self._heard:
+            if self._path_for(ev.time) is run:
+                out += self._give(run, ev)
+        if self._audio_ns is not None:
+            out += self._tick(run, self._audio_ns)
+        return out
+
+    def _path_for(self, t: float) -> _Running | None:
+        t_ns = int(round(t * NS))
+        for p in reversed(self._paths):       # an open window of a path still running wins
+            if p.start_ns <= t_ns <= p.end_ns + self.tail_ns and \
+                    p.monitor.accepts((t_ns - p.start_ns) / NS):
+                return p
+        return self._path_at(t_ns)
+
+    def _give(self, run: _Running, ev: HeardEvent) -> list:
+        rel = HeardEvent((int(round(ev.time * NS)) - run.start_ns) / NS, ev.peak_db, ev.kind,
+                         ev.duration)
+        run.heard.append(rel)
+        found = run.monitor.heard(rel.time, rel.peak_db)
+        run.anomalies += found
+        return [(run.key, a) for a in found]
+
+    def _tick(self, run: _Running, t_ns: int) -> list:
+        found = run.monitor.tick((t_ns - run.start_ns) / NS)
+        run.anomalies += found
+        return [(run.key, a) for a in found]
+
+    def push_audio(self, t0_ns: int, samples: np.ndarray) -> tuple[list, list]:
+        """Feed one chunk. Returns (``[(key, Anomaly)]`` decided now, ``[PathOutcome]`` of the
+        paths that ended)."""
+        anomalies = []
+        for ev in self.stream.push(t0_ns, samples):
+            self._heard.append(ev)
+            run = self._path_for(ev.time)
+            if run is None:
+                self.unattributed += 1
+            else:
+                anomalies += self._give(run, ev)
+        self._audio_ns = now = self.stream.latest_ns
+        while self._heard and now - int(self._heard[0].time * NS) > self.history_ns:
+            self._heard.popleft()
+        done = []
+        for run in list(self._paths):
+            anomalies += self._tick(run, now)
+            if now > run.end_ns + self.tail_ns:
+                final = run.monitor.finish((now - run.start_ns) / NS)
+                run.anomalies += final
+                anomalies += [(run.key, a) for a in final]
+                self._paths.remove(run)
+                done.append(PathOutcome(run.key, run.start_ns, run.anomalies,
+                                        sum(e.probability >= self.cfg.min_probability
+                                            for e in run.monitor.events), run.heard))
+        return anomalies, done

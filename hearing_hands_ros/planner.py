@@ -27,9 +27,11 @@ from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.audio import detect_onsets
 from hearing_hands_ros.errors import ModelError
 from hearing_hands_ros.events import ContactEvent, expected_peak_db, p_contact
+from hearing_hands_ros.data.event_dataset import sliding as sliding_along
 from hearing_hands_ros.models import events as E
 from hearing_hands_ros.models import flow
 from hearing_hands_ros.models import predictor as P
+from hearing_hands_ros.models.kinematic_events import kinematic_events
 from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.runtime import load_bundle
 
@@ -401,8 +403,32 @@ class Planner:
                 _take_events(p, events[i])
         return preds
 
+    def expect(self, paths: list[tr.Trajectory], rgb: np.ndarray | None, K=None,
+               aperture: float = tr.DEFAULT_APERTURE, source: str = 'model',
+               contact_z=None) -> list[tuple[list[ContactEvent], object]]:
+        """What an execution monitor needs of each path, in one batched call: its expected
+        contact events and ``sliding(t0, t1)`` (does the planned gripper slide along a surface
+        over that time, s from the path start). ``source`` 'model': the contact-event model
+        (needs the plan-start image ``rgb``); 'kinematic': the hand-written rule from the path
+        alone (``rgb`` unused)."""
+        if source not in EXPECT_SOURCES:
+            raise ValueError(f'expected-event source {source!r} is not one of {EXPECT_SOURCES}')
+        if source == 'kinematic':
+            valid = [tr.validate(p, self.frame_id, self.max_path_duration) for p in paths]
+            frames = [tr.n_frames_for(p.duration, self.cfg.tail_seconds, self.cfg.frame_rate,
+                                      self.cfg.max_frames) for p in valid]
+            feats = [tr.features(p, n, self.cfg.frame_rate, aperture=aperture)
+                     for p, n in zip(valid, frames)]
+            events = [kinematic_events(f, n, self.cfg.frame_rate) for f, n in zip(feats, frames)]
+        else:
+            feats, _, _, frames, _, looks = self.prepare(paths, rgb, K, aperture)
+            events = self.predict_events(feats, frames, looks, contact_z)
+        return [(ev, sliding_along(f, self.cfg.frame_rate)) for ev, f in zip(events, feats)]
+
 
 E_FLOOR = -60.0          # [dBFS] the level of a silent prediction
+#: Where :meth:`Planner.expect` takes a path's expected events from.
+EXPECT_SOURCES = ('model', 'kinematic')
 
 
 def _take_events(p: Prediction, events: list[ContactEvent], threshold: float = 0.5) -> None:

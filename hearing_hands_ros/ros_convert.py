@@ -13,7 +13,8 @@ from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
 from hearing_hands_msgs.msg import ContactEvent as ContactEventMsg
-from hearing_hands_msgs.msg import ContactEventArray
+from hearing_hands_msgs.msg import ContactAnomaly as ContactAnomalyMsg
+from hearing_hands_msgs.msg import ContactAnomalyArray, ContactEventArray, ExecutionStatus
 from nav_msgs.msg import Path
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
@@ -21,6 +22,8 @@ from std_msgs.msg import Header
 from . import audio as A
 from . import images as I
 from .events import KINDS, ContactEvent
+from .monitor import KINDS as MONITOR_KINDS
+from .monitor import Anomaly, PathOutcome
 
 NS = 1_000_000_000
 
@@ -161,3 +164,52 @@ def contact_events_from_msg(msg: ContactEventArray) -> tuple[int, str, float, fl
     """ContactEventArray -> (path start [ns], frame_id, p_contact, peak_db, events)."""
     return (stamp_to_ns(msg.header.stamp), msg.header.frame_id, float(msg.p_contact), float(msg.peak_db),
             [contact_event_from_msg(e) for e in msg.events])
+
+
+def contact_anomaly_msg(a: Anomaly, start_ns: int, frame_id: str) -> ContactAnomalyMsg:
+    """A monitor's :class:`~hearing_hands_ros.monitor.Anomaly` of the path that started at
+    ``start_ns`` -> hearing_hands_msgs/ContactAnomaly, stamped when it was decided."""
+    if a.kind not in MONITOR_KINDS:
+        raise ValueError(f'unknown anomaly type {a.kind!r} (expected one of {MONITOR_KINDS})')
+    decided = int(start_ns) + int(round(float(a.decided_at) * NS))
+    msg = ContactAnomalyMsg(header=header(decided, frame_id), path_stamp=ns_to_stamp(start_ns),
+                            type=MONITOR_KINDS.index(a.kind), type_name=a.kind,
+                            time_from_start=float(a.time), confidence=float(a.confidence),
+                            has_expected=a.expected is not None, has_heard=a.heard_time is not None)
+    if a.expected is not None:
+        msg.expected = contact_event_msg(a.expected, start_ns)
+    if a.heard_time is not None:
+        msg.heard_time_from_start = float(a.heard_time)
+        msg.heard_peak_db = float(a.heard_db)
+        msg.heard_material = a.heard_material or ''
+    return msg
+
+
+def contact_anomaly_from_msg(msg: ContactAnomalyMsg) -> Anomaly:
+    """hearing_hands_msgs/ContactAnomaly -> :class:`~hearing_hands_ros.monitor.Anomaly`."""
+    if msg.type >= len(MONITOR_KINDS):
+        raise ValueError(f'unknown anomaly type code {msg.type}')
+    start = stamp_to_ns(msg.path_stamp)
+    return Anomaly(MONITOR_KINDS[msg.type], float(msg.time_from_start), float(msg.confidence),
+                   expected=contact_event_from_msg(msg.expected) if msg.has_expected else None,
+                   heard_time=float(msg.heard_time_from_start) if msg.has_heard else None,
+                   heard_db=float(msg.heard_peak_db) if msg.has_heard else None,
+                   heard_material=(msg.heard_material or None) if msg.has_heard else None,
+                   decided_at=(stamp_to_ns(msg.header.stamp) - start) / NS)
+
+
+def contact_anomalies_msg(anomalies: Sequence[Anomaly], start_ns: int, frame_id: str) -> ContactAnomalyArray:
+    """Anomalies of one path decided together -> ContactAnomalyArray (stamped at the latest)."""
+    msgs = [contact_anomaly_msg(a, start_ns, frame_id) for a in anomalies]
+    stamp = max((stamp_to_ns(m.header.stamp) for m in msgs), default=int(start_ns))
+    return ContactAnomalyArray(header=header(stamp, frame_id), anomalies=msgs)
+
+
+def execution_status_msg(outcome: PathOutcome, expected: Sequence[ContactEvent], frame_id: str) -> ExecutionStatus:
+    """A monitor's :class:`~hearing_hands_ros.monitor.PathOutcome` -> ExecutionStatus."""
+    return ExecutionStatus(
+        header=header(outcome.start_ns, frame_id),
+        status=ExecutionStatus.AS_EXPECTED if outcome.ok else ExecutionStatus.ANOMALOUS,
+        expected_contacts=int(outcome.expected), heard_contacts=len(outcome.heard),
+        expected=[contact_event_msg(e, outcome.start_ns) for e in expected],
+        anomalies=[contact_anomaly_msg(a, outcome.start_ns, frame_id) for a in outcome.anomalies])

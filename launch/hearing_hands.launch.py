@@ -100,4 +100,22 @@ def generate_launch_description():
             condition=IfCondition(arg('predictor')),
             output='screen', emulate_tty=True,
         ),
+        DeclareLaunchArgument('monitor', default_value='true',
+                              description='start the contact_monitor node'),
+        DeclareLaunchArgument('monitor_params_file',
+                              default_value=os.path.join(config, 'contact_monitor.yaml'),
+                              description='contact_monitor parameters'),
+        # Did this motion sound as planned: planned_path + wrist camera + wrist mic -> anomalies.
+        Node(
+            package=PACKAGE, executable='contact_monitor', name='contact_monitor',
+            parameters=[arg('monitor_params_file')],
+            remappings=[('planned_path', arg('path_topic')),
+                        ('image', arg('image_topic')),
+                        ('camera_info', arg('camera_info_topic')),
+                        ('joint_states', arg('joint_states_topic')),
+                        ('audio_stamped', arg('audio_topic')),
+                        ('audio_info', arg('audio_info_topic'))],
+            condition=IfCondition(arg('monitor')),
+            output='screen', emulate_tty=True,
+        ),
     ])

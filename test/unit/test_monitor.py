@@ -1,9 +1,10 @@
-"""The execution monitor's matching (``hearing_hands_ros/monitor.py``) on constructed events:
-every anomaly kind, and the edges of the tolerances."""
+"""The execution monitor (``hearing_hands_ros/monitor.py``): the matching on constructed events
+(every anomaly kind, the edges of the tolerances), and the live monitor on synthesized audio."""
+import numpy as np
 import pytest
 
-from hearing_hands_ros.events import ContactEvent
-from hearing_hands_ros.monitor import MonitorConfig, PathMonitor
+from hearing_hands_ros.events import ContactEvent, HeardStream, heard_events
+from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig, PathMonitor
 
 CFG = MonitorConfig(tolerance_s=0.05, spread_k=3.0, level_margin_db=10.0, min_probability=0.5,
                     min_confidence=0.5)
@@ -81,3 +82,74 @@ def test_two_close_contacts_match_one_onset_each():
     assert m.heard(1.05, -20.0) == []                                  # the nearer one (1.0)
     (a,) = m.finish()
     assert a.kind == 'MISSING' and a.expected.time == 1.1
+
+
+# --- on a live microphone: ExecutionMonitor over synthesized audio --------------------------
+SR = 16000
+T0 = 1_767_225_600 * 1_000_000_000
+
+
+def _clicks(seconds: float, at: list, level: float = 0.3, seed: int = 0) -> np.ndarray:
+    """Quiet noise with decaying 2 kHz clicks at ``at`` [s]."""
+    rng = np.random.default_rng(seed)
+    x = (1e-3 * rng.standard_normal(int(seconds * SR))).astype(np.float32)
+    n = np.arange(int(0.05 * SR))
+    click = level * np.sin(2 * np.pi * 2000 * n / SR) * np.exp(-n / (0.005 * SR))
+    for t in at:
+        k = int(t * SR)
+        x[k:k + len(n)] += click[:len(x) - k]
+    return x
+
+
+def _run(mon: ExecutionMonitor, x: np.ndarray, start: int = 0):
+    found, done = [], []
+    for k in range(0, len(x), 512):
+        a, d = mon.push_audio(T0 + (start + k) * 1_000_000_000 // SR, x[k:k + 512])
+        found += a
+        done += d
+    return found, done
+
+
+def test_heard_stream_reports_onsets_within_a_chunk_and_matches_offline():
+    x = _clicks(3.0, [0.5, 1.2, 2.0], level=0.2)
+    stream = HeardStream(SR)
+    told = []
+    for k in range(0, len(x), 512):
+        for ev in stream.push(T0 + k * 1_000_000_000 // SR, x[k:k + 512]):
+            told.append((ev.time - T0 / 1e9, (k + 512) / SR))
+    offline = [e.time for e in heard_events(x, SR, floor_margin_db=6.0)]
+    assert [round(t, 3) for t, _ in told] == [round(t, 3) for t in offline] and len(told) == 3
+    for t, when in told:                            # told in the chunk that holds the onset or the next
+        assert abs(t - [0.5, 1.2, 2.0][told.index((t, when))]) < 0.003 and when - t < 0.032 + 0.005
+
+
+def test_execution_monitor_missing_unexpected_and_outcomes():
+    mon = ExecutionMonitor(SR, MonitorConfig(tolerance_s=0.05, spread_k=0.0))
+    # path A [0.2, 1.2] s expects a contact at 0.5 s from its start (0.7 s): none comes
+    # path B [1.2, 2.2] s expects nothing: a click at 1.6 s is UNEXPECTED
+    # path C [2.2, 3.0] s expects a contact at 0.3 s (2.5 s): it comes
+    s = lambda t: T0 + int(t * 1e9)  # noqa: E731
+    assert mon.add_path('A', s(0.2), s(1.2), [tap(0.5)]) == []
+    mon.add_path('B', s(1.2), s(2.2), [])
+    mon.add_path('C', s(2.2), s(3.0), [tap(0.3, db=-15.0)])
+    found, done = _run(mon, _clicks(4.0, [1.6, 2.5]))
+    kinds = [(key, a.kind) for key, a in found]
+    assert ('A', 'MISSING') in kinds and ('B', 'UNEXPECTED') in kinds
+    assert not [k for k in kinds if k[0] == 'C' and k[1] in ('MISSING', 'UNEXPECTED')]
+    missing = next(a for key, a in found if a.kind == 'MISSING')
+    assert 0.55 < missing.decided_at < 0.55 + 0.04        # the first chunk past the window
+    unexpected = next(a for key, a in found if a.kind == 'UNEXPECTED')
+    assert abs(unexpected.heard_time - 0.4) < 0.003 and unexpected.decided_at - 0.4 < 0.04
+    assert [o.key for o in done] == ['A', 'B', 'C'] and [o.ok for o in done][:2] == [False, False]
+    assert len(done[2].heard) == 1 and abs(done[2].heard[0].time - 0.3) < 0.003
+
+
+def test_execution_monitor_late_path_gets_onsets_heard_before_it_arrived():
+    mon = ExecutionMonitor(SR, MonitorConfig(tolerance_s=0.05, spread_k=0.0))
+    x = _clicks(2.0, [0.6])
+    found, _ = _run(mon, x[:int(1.0 * SR)])                # audio first: no path yet
+    assert found == [] and mon.unattributed == 1
+    late = mon.add_path('P', T0 + int(0.5e9), T0 + int(1.5e9), [tap(0.1)])
+    assert late == []                                      # the onset at 0.6 s was its contact
+    _, done = _run(mon, x[int(1.0 * SR):], start=int(1.0 * SR))
+    assert done[0].ok and len(done[0].heard) == 1

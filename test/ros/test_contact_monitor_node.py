@@ -1,0 +1,109 @@
+"""contact_monitor on real DDS with a small real exported model: a planned tap, the wrist camera
+and the wrist microphone in; a MISSING anomaly when the tap is silent, AS_EXPECTED when its click
+comes on time, on contact_anomalies and execution_status, and bad audio dropped with a reason."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+
+rclpy = pytest.importorskip('rclpy')
+from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
+from hearing_hands_msgs.msg import ContactAnomalyArray, ExecutionStatus  # noqa: E402
+from nav_msgs.msg import Path as PathMsg  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+
+from hearing_hands_ros import ros_convert as rc  # noqa: E402
+from hearing_hands_ros import trajectory as tr  # noqa: E402
+from hearing_hands_ros.nodes.common import AUDIO_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS  # noqa: E402
+
+NS = 1_000_000_000
+SR = 16000
+T0 = 1_767_225_600 * NS
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    from hearing_hands_ros.train.export_predictor import tiny_bundle
+    return tiny_bundle(tmp_path_factory.mktemp('model') / 'contact_sound_predictor')
+
+
+def tap_path(start_ns, duration=1.2, n=25):
+    t = np.linspace(0.0, duration, n)
+    pos = np.stack([np.zeros(n), np.zeros(n), 0.15 - 0.1 * np.sin(np.pi * t / duration)], 1)
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (n, 1))
+    return start_ns + (t * NS).astype(np.int64), pos, quat
+
+
+def audio(seconds, clicks=(), seed=0, level=0.3):
+    rng = np.random.default_rng(seed)
+    x = (1e-3 * rng.standard_normal(int(seconds * SR))).astype(np.float32)
+    n = np.arange(int(0.05 * SR))
+    click = level * np.sin(2 * np.pi * 2000 * n / SR) * np.exp(-n / (0.005 * SR))
+    for t in clicks:
+        k = int(t * SR)
+        x[k:k + len(n)] += click[:len(x) - k]
+    return x
+
+
+def test_silent_tap_is_missing_and_a_tap_on_time_is_as_expected(node_harness, model):
+    from hearing_hands_ros.nodes.contact_monitor import ContactMonitor
+    h = node_harness(93, peer='fake_robot')
+    got = {'anomalies': [], 'status': []}
+    peer = h.peer
+    peer.create_subscription(ContactAnomalyArray, 'contact_anomalies', got['anomalies'].append, 10)
+    peer.create_subscription(ExecutionStatus, 'execution_status', got['status'].append, 10)
+    pub_info = peer.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
+    pub_audio = peer.create_publisher(AudioDataStamped, 'audio_stamped', AUDIO_QOS)
+    pub_path = peer.create_publisher(PathMsg, 'planned_path', RELIABLE_QOS)
+    pub_img = peer.create_publisher(Image, 'image', SENSOR_QOS)
+    pub_info.publish(rc.audio_info_msg(SR))
+    node = h.start_node(ContactMonitor, {'model_path': str(model), 'backend': 'cpu',
+                                         'expected_source': 'kinematic'})
+    assert h.wait_for(lambda: pub_audio.get_subscription_count() > 0
+                      and pub_path.get_subscription_count() > 0)
+    assert h.wait_for(lambda: node.monitor is not None)            # the latched AudioInfo came
+    pub_img.publish(rc.image_msg(np.zeros((64, 64, 3), np.uint8), T0))
+    # the kinematic rule's expected tap of this path (what the node will expect)
+    times, pos, quat = tap_path(T0)
+    traj = tr.Trajectory.from_stamps_ns(times, pos, quat, frame_id='world', origin_ns=int(times[0]))
+    (expected, _), = node.planner.expect([traj], None, source='kinematic')
+    likely = [e for e in expected if e.probability >= 0.5]
+    assert len(likely) == 1
+    t_tap = likely[0].time
+
+    # 1: the tap is silent -> MISSING, then ANOMALOUS
+    pub_path.publish(rc.path_msg(times, pos, quat, 'world'))
+    assert h.wait_for(lambda: len(node._expected) == 1)
+    bad = rc.audio_chunk_msg(np.zeros(512, np.float32), T0)
+    bad.audio.data = bad.audio.data[:-1]                            # odd byte count: dropped
+    pub_audio.publish(bad)
+    x = audio(2.0)
+    for k in range(0, len(x), 512):
+        pub_audio.publish(rc.audio_chunk_msg(x[k:k + 512], T0 + k * NS // SR))
+    assert h.wait_for(lambda: got['status'])
+    kinds = [a.type_name for m in got['anomalies'] for a in m.anomalies]
+    assert kinds == ['MISSING']
+    a = got['anomalies'][0].anomalies[0]
+    assert rc.stamp_to_ns(a.path_stamp) == T0 and abs(a.expected.time_from_start - t_tap) < 1e-6
+    assert rc.contact_anomaly_from_msg(a).kind == 'MISSING'
+    st = got['status'][0]
+    assert st.status == st.ANOMALOUS and st.expected_contacts == 1 and len(st.anomalies) == 1
+
+    # 2: the same tap 3 s later, its click on time -> AS_EXPECTED, no anomaly
+    start = T0 + 3 * NS
+    times2, pos2, quat2 = tap_path(start)
+    pub_path.publish(rc.path_msg(times2, pos2, quat2, 'world'))
+    assert h.wait_for(lambda: start in node._expected)
+    x = audio(2.0, clicks=[t_tap], seed=1, level=10 ** (likely[0].peak_db / 20))
+    for k in range(0, len(x), 512):
+        pub_audio.publish(rc.audio_chunk_msg(x[k:k + 512], start + k * NS // SR))
+    assert h.wait_for(lambda: len(got['status']) == 2)
+    st = got['status'][1]
+    assert st.status == st.AS_EXPECTED and st.heard_contacts == 1, \
+        [a.type_name for a in st.anomalies]
+    assert len(got['anomalies']) == 1
+    values = h.diag_values()
+    assert values['paths_judged'] == '2' and values['paths_anomalous'] == '1'
+    assert any('bad_audio' in k and v == '1' for k, v in values.items()), values
