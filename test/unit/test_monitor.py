@@ -7,7 +7,7 @@ from hearing_hands_ros.events import ContactEvent, HeardStream, heard_events
 from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig, PathMonitor
 
 CFG = MonitorConfig(tolerance_s=0.05, spread_k=3.0, level_margin_db=10.0, min_probability=0.5,
-                    min_confidence=0.5)
+                    min_confidence=0.5, heard_weight=1.0)     # the matching alone
 
 
 def tap(t=1.0, std=0.01, p=0.9, db=-20.0, material='wood', probs=None):
@@ -52,9 +52,12 @@ def test_unexpected_contact_and_a_bounce_inside_a_matched_window():
 
 
 def test_louder_and_quieter_beyond_the_margin_only():
-    assert kinds(PathMonitor([tap()], CFG).heard(1.0, -9.0)) == ['LOUDER']      # +11 dB
     assert kinds(PathMonitor([tap()], CFG).heard(1.0, -11.0)) == []             # +9 dB
-    assert kinds(PathMonitor([tap()], CFG).heard(1.0, -31.0)) == ['QUIETER']    # -11 dB
+    (a,) = PathMonitor([tap()], CFG).heard(1.0, -4.0)                           # +16 dB
+    assert a.kind == 'LOUDER' and a.confidence == pytest.approx(0.9 * 0.6)
+    (a,) = PathMonitor([tap()], CFG).heard(1.0, -45.0)                          # -25 dB: sure
+    assert a.kind == 'QUIETER' and a.confidence == pytest.approx(0.9)
+    assert PathMonitor([tap()], CFG).heard(1.0, -9.0) == []     # +11 dB: confidence 0.09 < 0.5
 
 
 def test_wrong_material_with_its_confidence():
@@ -82,6 +85,29 @@ def test_two_close_contacts_match_one_onset_each():
     assert m.heard(1.05, -20.0) == []                                  # the nearer one (1.0)
     (a,) = m.finish()
     assert a.kind == 'MISSING' and a.expected.time == 1.1
+
+
+def test_evidence_weight_once_the_path_has_sounded():
+    """A silent path's MISSING and an early UNEXPECTED keep their confidence; a MISSING after a
+    contact was heard and an UNEXPECTED after the contact phase began are weighted down."""
+    cfg = MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.0, heard_weight=0.3)
+    m = PathMonitor([tap(1.0, p=0.9), tap(2.0, p=0.9)], cfg)
+    (early,) = m.heard(0.5, -20.0)                                     # before anything was due
+    assert early.kind == 'UNEXPECTED' and early.confidence == pytest.approx(1.0)
+    assert m.heard(1.0, -20.0) == []
+    (late,) = m.heard(1.5, -20.0)                                      # within the contact phase
+    assert late.kind == 'UNEXPECTED' and late.confidence == pytest.approx(0.3)
+    (missing,) = m.finish()
+    assert missing.kind == 'MISSING' and missing.confidence == pytest.approx(0.27)
+    silent = PathMonitor([tap(1.0, p=0.9)], cfg)
+    (a,) = silent.finish()
+    assert a.confidence == pytest.approx(0.9)
+
+
+def test_events_of_the_next_path_are_not_required():
+    m = PathMonitor([tap(0.5), tap(1.5)], CFG)
+    m.drop_after(1.0)
+    assert kinds(m.finish()) == ['MISSING'] and m.done
 
 
 # --- on a live microphone: ExecutionMonitor over synthesized audio --------------------------
