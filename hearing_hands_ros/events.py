@@ -176,6 +176,11 @@ class HeardStream:
         """End of the audio heard so far [ns]."""
         return self._ring.latest_ns
 
+    def window(self, t_start_ns: int, t_end_ns: int) -> np.ndarray:
+        """The samples heard in ``[t_start_ns, t_end_ns)`` (the last ``history_s``; zeros
+        elsewhere)."""
+        return self._ring.window(t_start_ns, t_end_ns)
+
     def _sustained(self, t_ns: int) -> bool:
         """Has the last event's sound stayed up from its peak until ``t_ns``?"""
         if self._last is None or t_ns <= self._last[0]:

@@ -82,6 +82,7 @@ class _Slot:
     lo: float
     hi: float
     matched: bool = False
+    heard: tuple | None = None           # (time, peak dB) of the onset it matched
     closed: bool = False
 
 
@@ -146,6 +147,7 @@ class PathMonitor:
             return out
         s = min(open_slots, key=lambda s: abs(s.event.time - t))
         s.matched = True
+        s.heard = (t, peak_db)
         e = s.event
         diff = peak_db - e.peak_db
         margin = self.cfg.level_margin_db
@@ -154,10 +156,24 @@ class PathMonitor:
             self._report(out, Anomaly('LOUDER' if diff > 0 else 'QUIETER', t, e.probability * sure,
                                       expected=e, heard_time=t, heard_db=peak_db,
                                       heard_material=material, decided_at=t))
-        if material and e.material and material != e.material:
-            confidence = e.probability * (1.0 - e.material_probs.get(material, 0.0))
-            self._report(out, Anomaly('WRONG_MATERIAL', t, confidence, expected=e, heard_time=t,
-                                      heard_db=peak_db, heard_material=material, decided_at=t))
+        if material:
+            out += self.heard_material(t, material, decided_at=t)
+        return out
+
+    def heard_material(self, t: float, material: str, sure: float = 1.0,
+                       decided_at: float | None = None) -> list[Anomaly]:
+        """The material a sound classifier heard in the onset at ``t`` (told later, once it has
+        heard enough), ``sure`` its probability: ``WRONG_MATERIAL`` when the expected event it
+        matched names another one."""
+        s = next((s for s in self._slots if s.heard is not None and abs(s.heard[0] - t) < 1e-9), None)
+        if s is None or not s.event.material or material == s.event.material:
+            return []
+        e = s.event
+        confidence = e.probability * (1.0 - e.material_probs.get(material, 0.0)) * float(sure)
+        out: list[Anomaly] = []
+        self._report(out, Anomaly('WRONG_MATERIAL', t, confidence, expected=e, heard_time=t,
+                                  heard_db=s.heard[1], heard_material=material,
+                                  decided_at=self.now if decided_at is None else decided_at))
         return out
 
     def finish(self, t: float | None = None) -> list[Anomaly]:
@@ -204,8 +220,16 @@ class ExecutionMonitor:
     """Paths and a live microphone in, anomalies and per-path outcomes out (module docstring)."""
 
     def __init__(self, sample_rate: int, cfg: MonitorConfig | None = None, tail_s: float = 0.3,
-                 history_s: float = 3.0, threshold_db: float = 12.0):
+                 history_s: float = 3.0, threshold_db: float = 12.0,
+                 classify: Callable[[np.ndarray], dict] | None = None, classify_s: float = 0.42,
+                 classify_pre_s: float = 0.02):
         self.cfg = cfg or MonitorConfig()
+        # the material of a matched onset: classify(samples from classify_pre_s before it,
+        # classify_s long) -> {material: probability}, asked once that audio has been heard
+        self.classify = classify
+        self.classify_ns = int(classify_s * NS)
+        self.classify_pre_ns = int(classify_pre_s * NS)
+        self._to_classify: list = []                       # (run, onset ns, time from its start)
         self.tail_ns = int(tail_s * NS)
         self.history_ns = int(history_s * NS)
         self._paths: list[_Running] = []                   # by start time
@@ -263,6 +287,8 @@ class ExecutionMonitor:
                          ev.duration)
         run.heard.append(rel)
         found = run.monitor.heard(rel.time, rel.peak_db)
+        if self.classify is not None:
+            self._to_classify.append((run, int(round(ev.time * NS)), rel.time))
         run.anomalies += found
         return [(run.key, a) for a in found]
 
@@ -270,6 +296,23 @@ class ExecutionMonitor:
         found = run.monitor.tick((t_ns - run.start_ns) / NS)
         run.anomalies += found
         return [(run.key, a) for a in found]
+
+    def _classified(self, now: int) -> list:
+        out, waiting = [], []
+        for run, onset, rel in self._to_classify:
+            if now < onset - self.classify_pre_ns + self.classify_ns:
+                waiting.append((run, onset, rel))
+                continue
+            x = self.stream.window(onset - self.classify_pre_ns, onset - self.classify_pre_ns
+                                   + self.classify_ns)
+            probs = self.classify(x)
+            material = max(probs, key=probs.get)
+            found = run.monitor.heard_material(rel, material, probs[material],
+                                               decided_at=(now - run.start_ns) / NS)
+            run.anomalies += found
+            out += [(run.key, a) for a in found]
+        self._to_classify = waiting
+        return out
 
     def push_audio(self, t0_ns: int, samples: np.ndarray) -> tuple[list, list]:
         """Feed one chunk. Returns (``[(key, Anomaly)]`` decided now, ``[PathOutcome]`` of the
@@ -283,12 +326,13 @@ class ExecutionMonitor:
             else:
                 anomalies += self._give(run, ev)
         self._audio_ns = now = self.stream.latest_ns
+        anomalies += self._classified(now)
         while self._heard and now - int(self._heard[0].time * NS) > self.history_ns:
             self._heard.popleft()
         done = []
         for run in list(self._paths):
             anomalies += self._tick(run, now)
-            if now > run.end_ns + self.tail_ns:
+            if now > run.end_ns + self.tail_ns and not any(r is run for r, *_ in self._to_classify):
                 final = run.monitor.finish((now - run.start_ns) / NS)
                 run.anomalies += final
                 anomalies += [(run.key, a) for a in final]

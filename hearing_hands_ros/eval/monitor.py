@@ -45,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--json', type=Path, required=True, help='output JSON')
     p.add_argument('--model', default=None, help='predictor bundle (default: the shipped one)')
     p.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
+    p.add_argument('--material-check', action='store_true',
+                   help='also report WRONG_MATERIAL with the shipped sound classifier')
     p.add_argument('--loud-db', type=float, default=LOUD_DB,
                    help='the loudness rule\'s level [dBFS]')
     p.add_argument('--bootstrap', type=int, default=1000, help='episode resamples per interval')
@@ -84,14 +86,14 @@ def _decisions(found, cfg: MonitorConfig) -> list[Decision]:
     return out
 
 
-def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3) -> Replay:
+def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None) -> Replay:
     """Feed one recorded episode (``data.bags.Episode``) through :class:`ExecutionMonitor` as
     the node gets it: ``expect(traj, rgb, K, aperture) -> (events, sliding)`` for each path at
     its stamp, with the latest camera frame and aperture then; audio in 32 ms chunks, each when
-    its last sample is due."""
+    its last sample is due; ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None)."""
     from hearing_hands_ros import trajectory as tr
     sr = ep.sample_rate
-    mon = ExecutionMonitor(sr, cfg, tail_s=tail_s)
+    mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify)
     K = None if ep.camera_info is None else np.asarray(ep.camera_info['K'], float).reshape(3, 3)
     out = Replay()
     chunk = 512
@@ -139,6 +141,22 @@ def loudness_replay(ep, contact_paths: set, loud_db: float, tail_s: float = 0.3)
         if start in contact_paths and not inside:
             out.decisions.append(Decision(start, 'MISSING', 1.0, end + tail, end + tail))
     return out
+
+
+def material_classifier(sr: int, path=None):
+    """``samples -> {material: probability}`` of the shipped sound classifier (what the node's
+    ``material_check`` runs)."""
+    from hearing_hands_ros.eval.sound_classifier import PRE, SoundClassifier
+    from hearing_hands_ros.paths import model_path
+    path = path or model_path('material_classifier.json')
+    if not Path(path).is_file():
+        raise UserError(f'material classifier {path} not found')
+    clf = SoundClassifier.load(path)
+
+    def classify(x: np.ndarray) -> dict:
+        p = clf.predict_proba(clf.features(x, sr, [PRE]))[0]
+        return {str(c): float(v) for c, v in zip(clf.classes_, p)}
+    return classify
 
 
 # --- scoring ----------------------------------------------------------------------------------
@@ -223,6 +241,7 @@ def run(args) -> int:
     planner = Planner(args.model, backend='cpu', threads=args.threads) \
         if set(args.methods) & {'model', 'kinematic'} else None
     cfg = MonitorConfig(min_confidence=0.0)          # every score; the threshold is applied here
+    classify = material_classifier(16000) if args.material_check else None
     threshold = MonitorConfig().min_confidence
     per = {m: [] for m in args.methods}
     for bag in tqdm(bags, desc='episodes', unit='ep', disable=args.no_progress):
@@ -239,9 +258,10 @@ def run(args) -> int:
             else:
                 def expect(traj, rgb, K, aperture, source=m):
                     return planner.expect([traj], rgb, K=K, aperture=aperture, source=source)[0]
-                rep = replay(ep, expect, cfg)
+                rep = replay(ep, expect, cfg, classify=classify)
             per[m].append(action_trials(ep.truth, rep, threshold))
-    result = dict(episodes=len(bags), threshold=threshold, loud_db=args.loud_db, methods={
+    result = dict(episodes=len(bags), threshold=threshold, loud_db=args.loud_db,
+                  material_check=bool(args.material_check), methods={
         m: summarize(per[m], args.bootstrap) for m in args.methods})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))

@@ -61,6 +61,12 @@ PARAMS = {
     'min_probability': (0.5, 'Expected contacts less likely than this are not required (their '
                              'absence is no MISSING).'),
     'min_confidence': (0.5, 'Anomalies less confident than this are not published.'),
+    'material_check': (False, 'Also report WRONG_MATERIAL: classify the sound of each matched '
+                              'contact (0.42 s after its onset) and compare with the expected '
+                              'material (off by default: the expected material is too often '
+                              'wrong; see docs/monitor.md).'),
+    'material_classifier': ('', 'Sound classifier (.json/.npz) for material_check; empty = the '
+                                'shipped models/material_classifier.json.'),
     'onset_threshold_db': (12.0, 'Onset detector threshold above the adaptive noise floor [dB].'),
     'tail_s': (0.3, 'A path is judged this long after its last pose [s] (its sounds ring out).'),
     'aperture': (0.04, 'Gripper opening used when no joint_states arrived [m].'),
@@ -108,6 +114,14 @@ class ContactMonitor(ModelNode):
                                  level_margin_db=float(self.p.level_margin_db),
                                  min_probability=float(self.p.min_probability),
                                  min_confidence=float(self.p.min_confidence))
+        self.classify = None
+        if self.p.material_check:
+            from hearing_hands_ros.errors import UserError
+            from hearing_hands_ros.eval.monitor import material_classifier
+            try:                                # loads it; made again for the audio's rate
+                self.classify = material_classifier(16000, self.p.material_classifier or None)
+            except (UserError, OSError, ValueError, KeyError) as e:
+                raise ModelError(f'material classifier: {e}') from None
         self.monitor = None                     # made when the audio format is known
         self.pub_anomalies = self.publisher(ContactAnomalyArray, 'contact_anomalies', RELIABLE_QOS)
         self.pub_status = self.publisher(ExecutionStatus, 'execution_status', RELIABLE_QOS)
@@ -238,8 +252,12 @@ class ContactMonitor(ModelNode):
                 self.diag.report_input_error('audio_info_changed', f'AudioInfo changed mid-stream '
                                              f'({self._format} -> {fmt}); monitoring restarts')
             self._format = fmt
+            if self.classify is not None:
+                from hearing_hands_ros.eval.monitor import material_classifier
+                self.classify = material_classifier(fmt.sample_rate, self.p.material_classifier or None)
             self.monitor = ExecutionMonitor(fmt.sample_rate, self.cfg, tail_s=float(self.p.tail_s),
-                                            threshold_db=float(self.p.onset_threshold_db))
+                                            threshold_db=float(self.p.onset_threshold_db),
+                                            classify=self.classify)
             self._expected.clear()
 
     def on_audio(self, msg: AudioDataStamped) -> None:

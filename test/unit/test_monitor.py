@@ -179,3 +179,20 @@ def test_execution_monitor_late_path_gets_onsets_heard_before_it_arrived():
     assert late == []                                      # the onset at 0.6 s was its contact
     _, done = _run(mon, x[int(1.0 * SR):], start=int(1.0 * SR))
     assert done[0].ok and len(done[0].heard) == 1
+
+
+def test_execution_monitor_asks_the_classifier_once_it_has_heard_enough():
+    asked = []
+
+    def classify(x):                        # the 0.42 s from 20 ms before the onset
+        asked.append(len(x))
+        return {'metal': 0.8, 'wood': 0.2}
+
+    mon = ExecutionMonitor(SR, MonitorConfig(tolerance_s=0.05, spread_k=0.0), classify=classify)
+    mon.add_path('P', T0, T0 + int(1.0e9), [tap(0.5, probs={'wood': 0.9, 'metal': 0.05})])
+    found, done = _run(mon, _clicks(2.0, [0.5]))
+    (a,) = [a for _, a in found]
+    assert a.kind == 'WRONG_MATERIAL' and a.heard_material == 'metal'
+    assert a.confidence == pytest.approx(0.9 * 0.95 * 0.8)
+    assert 0.9 <= a.decided_at < 0.9 + 0.04 and asked == [int(0.42 * SR)]
+    assert done and done[0].anomalies == [a]
