@@ -304,6 +304,11 @@ def _add_sim_options(p: argparse.ArgumentParser) -> None:
     g.add_argument('--sound-seed-offset', type=int, default=0,
                    help='draw the sound from seed SEED+i+OFFSET instead of SEED+i: the same scenes '
                         'and motions, a second take of their sound (modes, strikes, noise)')
+    g.add_argument('--faults', type=_ranged(float, 0, 1, 'faults'), default=0.0,
+                   help='share of the actions that go wrong after their paths were published '
+                        '(target moved or removed, an obstacle on the path, a grasped object '
+                        'slips), in [0, 1]; recorded in the ground truth\'s "faults" (default 0: '
+                        'none)')
 
 
 def _sim_options(args) -> dict:
@@ -312,6 +317,8 @@ def _sim_options(args) -> dict:
         options['n_actions'] = args.actions
     if getattr(args, 'sound_seed_offset', 0):
         options['sound_seed_offset'] = args.sound_seed_offset
+    if getattr(args, 'faults', 0):
+        options['faults'] = args.faults
     return options
 
 

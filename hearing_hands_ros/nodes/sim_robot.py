@@ -45,6 +45,8 @@ PARAMS = {
     'seed': (0, 'Seed of the first episode; episode k uses seed + k.'),
     'episodes': (1, 'Number of episodes to play; 0 = loop forever (new seed each time).'),
     'n_actions': (0, 'Scripted actions per episode; 0 = the scenario default.'),
+    'faults': (0.0, 'Share of the actions in [0, 1] that go wrong after their paths were published '
+                    '(target moved or removed, an obstacle on the path, a grasped object slips).'),
     'width': (128, 'Wrist-camera image width [px].'),
     'height': (128, 'Wrist-camera image height [px].'),
     'fps': (30.0, 'Wrist-camera frame rate [Hz].'),
@@ -105,6 +107,8 @@ class SimRobot(Node):
             problems.append(f'fps must be in (0, 240], not {p.fps}')
         if not 8000 <= p.sample_rate <= 192000:
             problems.append(f'sample_rate must be in [8000, 192000], not {p.sample_rate}')
+        if not 0.0 <= p.faults <= 1.0:
+            problems.append(f'faults must be in [0, 1], not {p.faults}')
         if p.chunk_samples < 1 or p.episodes < 0 or p.speed < 0 or p.n_actions < 0 \
                 or p.start_delay < 0:
             problems.append('chunk_samples must be >= 1; episodes, n_actions, speed and '
@@ -118,7 +122,8 @@ class SimRobot(Node):
         p = self.p
         return SimConfig(scenario=p.scenario, seed=p.seed + episode,
                          n_actions=p.n_actions or None, width=p.width, height=p.height,
-                         fps=p.fps, sample_rate=p.sample_rate, chunk_samples=p.chunk_samples)
+                         fps=p.fps, sample_rate=p.sample_rate, chunk_samples=p.chunk_samples,
+                         faults=p.faults)
 
     def _play(self) -> None:
         episode = 0

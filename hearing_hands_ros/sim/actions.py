@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .scene import FINGER_HALF, MAX_APERTURE, REACH, WORKSPACE_R
+from .scene import FINGER_HALF, MAX_APERTURE, PAIR_GAP, REACH, WORKSPACE_R
 
 ACTION_TYPES = ('tap', 'hit', 'knock', 'scrape', 'push', 'pick_place', 'drop', 'idle')
 _MIXED_P = dict(tap=0.17, hit=0.1, knock=0.12, scrape=0.14, push=0.13, pick_place=0.13, drop=0.11,
@@ -339,7 +339,7 @@ def _free_spot(o: ObjState, others: list, rng):
         if np.hypot(*xy) > WORKSPACE_R or np.hypot(*(xy - o.pos[:2])) < 0.04:
             continue
         if all(np.hypot(*(xy - p.pos[:2])) > r + 0.5 * np.hypot(*(p.hi[:2] - p.lo[:2])) + 0.03
-               for p in others if p.id != o.id):
+               for p in others if p.id != o.id and p.lo[2] > -0.05):   # not taken away (faults)
             return xy
     return None
 
@@ -420,6 +420,15 @@ def plan_ambiguous(b, o, other, rng, kind='tap'):
     return dict(params, mode='gap', ambiguous=True, pair=[o.id, other.id], gap=round(gap, 4))
 
 
+def side_by_side(a: ObjState, b: ObjState) -> bool:
+    """Whether the ambiguous pair is still on the table a few millimetres apart (a fault may have
+    moved one of them away)."""
+    u = np.r_[b.pos[:2] - a.pos[:2], 0.0]
+    u /= max(np.linalg.norm(u), 1e-6)
+    gap = np.linalg.norm(b.pos[:2] - a.pos[:2]) - 0.5 * (a.width_along(u) + b.width_along(u))
+    return a.on_table and b.on_table and gap < PAIR_GAP[1] + 0.01
+
+
 def schedule(scenario: str, n_actions, objects: list, rng, pair=()) -> list:
     """The action sequence of an episode: list of (type, target id)."""
     ids = [o.id for o in objects]
@@ -453,8 +462,8 @@ def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=
     if kind in ('pick_place', 'drop') and not graspable(objects[target]):
         kind = 'tap'
     params = {}
-    if pair and target in pair and kind in ('tap', 'hit', 'knock') and all(
-            objects[i].on_table for i in pair):
+    if pair and target in pair and kind in ('tap', 'hit', 'knock') and side_by_side(
+            *(objects[i] for i in pair)):
         o, other = sorted((objects[i] for i in pair), key=lambda s: -s.top)   # strike the taller
         target = o.id
         params = plan_ambiguous(b, o, other, rng, kind)

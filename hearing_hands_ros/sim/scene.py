@@ -43,6 +43,9 @@ MAX_APERTURE = 0.10          # [m]
 WORKSPACE_R = 0.16           # objects are placed within this radius of the origin [m]
 REACH = 0.32                 # |x|, |y| reachable by the gripper [m]
 GRIPPER_HOME = (0.0, -0.10, 0.22)
+# Fault obstacle when not in use: inside the 4 cm visual table slab (hidden, collisions off; within
+# the model's extent, so the renderer's clip planes stay as without it)
+OBSTACLE_PARK = (0.0, 0.0, -0.02)
 MIC_OFFSET_TCP = (0.0, -0.03, FINGER_LEN + 0.02)   # wrist microphone, TCP frame [m]
 # Wrist camera in the TCP frame: behind and above the fingers, looking down/forward at the tips.
 CAM_POS_TCP = np.array([0.0, -0.075, 0.068])
@@ -439,6 +442,37 @@ def build_mjcf(objects: list, rng: np.random.Generator, timestep: float = 0.001)
     <position name="afl" joint="finger_l" kp="400" kv="8" forcerange="-12 12"/>
   </actuator>
 </mujoco>"""
+
+
+def sample_obstacle(k: int, rng: np.random.Generator) -> ObjectSpec:
+    """The fault obstacle (sim/faults.py) as object id k: a small plate of a random object material,
+    24 +- 5 mm square, 4-6 mm thick (full extents; its body is a mocap body placed at run time)."""
+    material = str(rng.choice(mat.OBJECT_MATERIALS))
+    a, t = rng.uniform(0.019, 0.029), rng.uniform(0.004, 0.006)
+    app = mat.sample_appearance(material, rng)
+    geoms = [dict(type='box', size=[a / 2, a / 2, t / 2], pos=[0, 0, 0])]
+    spec = ObjectSpec(id=k, shape='box', material=material, size=np.array([a, a, t]),
+                      position=np.array(OBSTACLE_PARK), yaw=0.0, rgba=list(map(float, app['rgba'])),
+                      texture=str(app.get('texture', 'flat')), geoms=geoms,
+                      finish=(app['specular'], app['shininess'], app['reflectance']))
+    spec.mass = float(mat.MATERIALS[material].density * a * a * t)
+    return spec
+
+
+def add_obstacle(xml: str, spec: ObjectSpec, rng: np.random.Generator) -> str:
+    """The scene's MJCF with the obstacle `spec` as a mocap body parked inside the (visual) table
+    slab, its collisions off (contype = conaffinity = 0) until a fault places it."""
+    g = spec.geoms[0]
+    asset = (_texture_xml(f'tex_{spec.id}', spec.texture, spec.rgba, rng)
+             + f'<material name="mat_{spec.id}" texture="tex_{spec.id}" texuniform="true" '
+               f'texrepeat="20 20" specular="{spec.finish[0]:.2f}" shininess="{spec.finish[1]:.2f}" '
+               f'reflectance="{spec.finish[2]:.2f}" rgba="1 1 1 {spec.rgba[3]:.3g}"/>')
+    body = (f'<body name="{spec.name}" mocap="true" pos="{_fmt(spec.position)}">'
+            f'<geom name="{spec.name}_g0" type="box" size="{_fmt(g["size"])}" '
+            f'material="mat_{spec.id}" {_contact_params(spec.material)} condim="3" contype="0" '
+            f'conaffinity="0"/></body>')
+    return xml.replace('  </asset>', f'    {asset}\n  </asset>', 1).replace(
+        '  </worldbody>', f'    {body}\n  </worldbody>', 1)
 
 
 def generate_scene(seed: int, scenario: str = 'mixed', timestep: float = 0.001) -> Scene:

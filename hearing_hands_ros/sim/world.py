@@ -45,10 +45,11 @@ os.environ.setdefault('MUJOCO_GL', 'osmesa')
 import mujoco  # noqa: E402
 
 from . import actions as act  # noqa: E402
+from . import faults as flt  # noqa: E402
 from .materials import get_material  # noqa: E402
 from .modal import Excitation, ModalSynth, ObjectSound  # noqa: E402
-from .scene import (CAM_FOVY, GRIPPER_HOME, GRIPPER_ID, TABLE_ID, generate_scene,  # noqa: E402
-                    geom_sound_ids, label_lut)
+from .scene import (CAM_FOVY, GRIPPER_HOME, GRIPPER_ID, OBSTACLE_PARK, TABLE_ID,  # noqa: E402
+                    add_obstacle, generate_scene, geom_sound_ids, label_lut, sample_obstacle)
 
 DEFAULT_START_NS = 1_767_225_600 * 10 ** 9
 
@@ -69,6 +70,9 @@ SETTLE = 0.3           # [s] unrecorded physics before t = 0 (objects come to re
 LEAD_IN = 0.25         # [s] still gripper before the first action
 TAIL = 0.6             # [s] after the last action (sounds ring out)
 PATH_HZ = 50.0         # [Hz] sampling of the published planned path
+# The fault obstacle does not move (a mocap body, like a fixture): the synth rings it as a body of
+# this mass [kg] (its own few grams would turn the gripper's impulse into a deafening ring)
+OBSTACLE_SOUND_MASS = 1.0
 
 
 @dataclass
@@ -89,6 +93,14 @@ class SimConfig:
     # seed of the sound synthesis (object modes' jitter, strike weights, slide noise, room, noise
     # floor); None = ``seed``. Another value records a second take of the same scene and motion
     sound_seed: int | None = None
+    # share of the eligible actions that go wrong after their paths were published (sim/faults.py)
+    faults: float = 0.0
+    fault_kinds: tuple = flt.FAULT_KINDS
+
+    def __post_init__(self):
+        if not 0.0 <= self.faults <= 1.0:
+            raise ValueError(f'faults must be in [0, 1], not {self.faults}')
+        self.fault_kinds = flt.check_kinds(self.fault_kinds)
 
 
 @dataclass
@@ -175,9 +187,11 @@ class SoundWorld:
     def __init__(self, cfg: SimConfig | None = None, script: list | None = None, **overrides):
         """cfg: the episode configuration (or its fields as keyword overrides).
         script: optional fixed action list [(type, target id), ...] instead of the scenario's
-        random schedule (tests, demos)."""
+        random schedule (tests, demos); an entry (type, target id, fault kind) forces that fault
+        on the action (besides the random ones; it does not use up their share)."""
         cfg = cfg or SimConfig(**overrides)
-        self.script = list(script) if script is not None else None
+        self.script = [flt.script_entry(e) for e in script] if script is not None else None
+        self._forced = {k: e[2] for k, e in enumerate(self.script or []) if e[2] is not None}
         if cfg.physics_hz < 1000:
             raise ValueError('physics_hz must be >= 1000')
         if cfg.scenario not in ('mixed', 'ambiguous'):
@@ -185,7 +199,14 @@ class SoundWorld:
         self.cfg = cfg
         self.dt = 1.0 / cfg.physics_hz
         self.scene = generate_scene(cfg.seed, cfg.scenario, timestep=self.dt)
-        m = self.model = mujoco.MjModel.from_xml_string(self.scene.xml)
+        # the obstacle is in the model only where a fault may need it: other episodes unchanged
+        self.obstacle = None
+        xml = self.scene.xml
+        if (cfg.faults > 0 and 'obstacle' in cfg.fault_kinds) or 'obstacle' in self._forced.values():
+            rng = np.random.default_rng([cfg.seed, flt.FAULT_SEED, 1])
+            self.obstacle = sample_obstacle(max(o.id for o in self.scene.objects) + 1, rng)
+            xml = add_obstacle(xml, self.obstacle, rng)
+        m = self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(m)
         jid = lambda n: m.joint(n).qposadr[0]  # noqa: E731
         self._qadr = np.array([jid(n) for n in ('gx', 'gy', 'gz', 'gyaw', 'finger_r', 'finger_l')])
@@ -194,11 +215,15 @@ class SoundWorld:
         self._tcp_body = m.body('gripper').id
         # velocity feed-forward of the position servos: ctrl = q + (kv / kp) qdot
         self._ff = -m.actuator_biasprm[:, 2] / m.actuator_gainprm[:, 0]
-        self.sound_id = geom_sound_ids(m, self.scene.objects)          # (ngeom,)
+        sounding = self.scene.objects + ([self.obstacle] if self.obstacle else [])
+        self.sound_id = geom_sound_ids(m, sounding)                    # (ngeom,)
         self._lut = label_lut(self.sound_id)                           # (ngeom + 1,)
         self._obj_bodies = {o.id: m.body(o.name).id for o in self.scene.objects}
         self._materials = {TABLE_ID: 'table', GRIPPER_ID: 'gripper',
-                           **{o.id: o.material for o in self.scene.objects}}
+                           **{o.id: o.material for o in sounding}}
+        # collision filters: faults switch bodies' collisions off and on; run() restores them
+        self._collide0 = [a.copy() for a in (m.geom_contype, m.geom_conaffinity,
+                                             m.body_contype, m.body_conaffinity)]
         for o in self.scene.objects:    # physics mass (compiled) is the truth
             o.mass = float(m.body_subtreemass[self._obj_bodies[o.id]])
         self._settle()
@@ -237,7 +262,7 @@ class SoundWorld:
                        'T_tcp_camera': {'position': self.model.cam_pos[self._cam].tolist(),
                                         'orientation': _mat_to_xyzw(R_opt).tolist()}},
             'objects': self.scene.describe(),
-            'actions': [], 'contacts': []})
+            'actions': [], 'contacts': [], 'faults': []})
 
     def camera_info(self) -> dict:
         """Pinhole intrinsics of the wrist camera (OpenCV convention, pixel centres at integers)."""
@@ -421,6 +446,9 @@ class SoundWorld:
         """Generator of events in chronological order (see module docstring)."""
         c, m, d = self.cfg, self.model, self.data
         qpos, qvel, ctrl, actv = self._snapshot
+        for a, a0 in zip((m.geom_contype, m.geom_conaffinity, m.body_contype, m.body_conaffinity),
+                         self._collide0):
+            a[:] = a0
         mujoco.mj_resetData(m, d)
         d.qpos[:], d.qvel[:], d.ctrl[:], d.act[:] = qpos, qvel, ctrl, actv
         mujoco.mj_forward(m, d)
@@ -436,10 +464,15 @@ class SoundWorld:
         self._chunk_dur = c.chunk_samples / c.sample_rate
         self._lag_steps = int(np.ceil((IMPACT_WINDOW + SLIDE_PIECE) / self.dt)) + 2
         rng = np.random.default_rng([c.seed, 0xAC7])
-        self._synth = ModalSynth(c.sample_rate, {o.id: ObjectSound(o.material, o.shape,
-                                                                   tuple(map(float, o.size)),
-                                                                   mass=o.mass)
-                                                 for o in self.scene.objects},
+        frng = np.random.default_rng([c.seed, flt.FAULT_SEED])        # the per-action fault draw
+        self._held, self._obstacle_on, self._obstacle_release = {}, False, False
+        sounds = {o.id: ObjectSound(o.material, o.shape, tuple(map(float, o.size)), mass=o.mass)
+                  for o in self.scene.objects}
+        if self.obstacle:
+            o = self.obstacle
+            sounds[o.id] = ObjectSound(o.material, o.shape, tuple(map(float, o.size)),
+                                       mass=OBSTACLE_SOUND_MASS)
+        self._synth = ModalSynth(c.sample_rate, sounds,
                                  seed=c.seed if c.sound_seed is None else c.sound_seed)
         self._renderer = mujoco.Renderer(m, c.height, c.width)
         try:
@@ -449,7 +482,7 @@ class SoundWorld:
                 yield from self._advance(q_ref, np.zeros(5))
             sched = self.script if self.script is not None else act.schedule(
                 c.scenario, c.n_actions, self.scene.objects, rng, self.scene.pair)
-            for k, (kind, target) in enumerate(sched):
+            for k, (kind, target, *_) in enumerate(sched):
                 t0 = self._i * self.dt
                 plan = act.plan_action(kind, target, t0, q_ref, self.object_states(), rng,
                                        self.scene.pair)
@@ -459,12 +492,20 @@ class SoundWorld:
                 self.truth['actions'].append(_jsonable(dict(
                     index=k, type=plan.kind, start=round(plan.start, 6), end=round(plan.end, 6),
                     contact_start=None if plan.contact_start is None else round(plan.contact_start, 6),
-                    target=plan.target, params=plan.params)))
+                    target=plan.target, params=plan.params, fault=None)))
                 n = int(round((plan.end - t0) / self.dt))
-                ref, refd = plan.sample(t0 + self.dt * np.arange(1, n + 1))
+                ts = t0 + self.dt * np.arange(1, n + 1)
+                ref, refd = plan.sample(ts)
+                fault = self._fault_kind(k, plan, frng)
+                drng = np.random.default_rng([c.seed, flt.FAULT_SEED, 2, k])
+                j_inj = int(np.ceil((flt.injection_time(plan, drng) - t0) / self.dt - 1e-9)) \
+                    if fault else -1
                 for j in range(n):
+                    if j == j_inj:       # the reference from step j on may change (slip)
+                        self._inject(k, fault, plan, drng, ts[j:], ref[j:], refd[j:])
                     yield from self._advance(ref[j], refd[j])
                 q_ref = ref[-1] if n else q_ref
+                self._obstacle_release = self._obstacle_on     # gone once the fingers are clear
             # ring-out, then end on a whole audio chunk
             t_end = self._i * self.dt + TAIL
             n_chunks = int(np.ceil(t_end / self._chunk_dur - 1e-9))
@@ -477,9 +518,129 @@ class SoundWorld:
                 if st.scrape is not None:
                     self._finish_scrape(st)
             self.truth['contacts'].sort(key=lambda e: (e['time'], e['kind'], e['objects']))
+            self._obstacle_effects()
             yield from self._flush(np.inf)
         finally:
             self._renderer.close()
+
+    # ------------------------------------------------------------------ faults (sim/faults.py)
+    def _fault_kind(self, k: int, plan, frng):
+        """The fault action k is to take: the script's, else drawn (two numbers per action always,
+        so later draws do not depend on this one); None: none (or not one this action can take)."""
+        u, v = frng.random(2)
+        if k in self._forced:
+            return self._forced[k] if flt.eligible(self._forced[k], plan.kind) else None
+        return flt.draw(u, v, self.cfg.faults, self.cfg.fault_kinds, plan.kind)
+
+    def _inject(self, k: int, kind: str, plan, rng, ts, ref, refd):
+        """Apply fault `kind` to action k now and record it. ts (n,), ref (n, 5), refd (n, 5):
+        the executed reference from now on (changed in place by a slip). An obstacle with no place
+        on the path becomes another kind the action can take, a move with no free spot a removal."""
+        t = self._i * self.dt
+        states = self.object_states()
+        st = states.get(plan.target)
+        effect, params = None, {}
+        if kind == 'obstacle':
+            t_c = flt.planned_contact(plan, st, t) if st is not None else plan.end
+            pose = flt.place_obstacle(plan, states, self.obstacle.size, t, t_c, rng)
+            if pose is not None:
+                params = self._show_obstacle(*pose)
+            else:
+                rest = [x for x in self.cfg.fault_kinds if x != 'obstacle' and flt.eligible(x, plan.kind)]
+                kind = str(rng.choice(rest)) if rest else None
+        if kind == 'moved':
+            shift = flt.free_shift(st, states, plan, t, rng)
+            if shift is None:
+                kind = 'removed'
+            else:
+                self._shift_body(plan.target, shift)
+                params = dict(shift=np.round(shift, 4))
+        if kind == 'removed':
+            self._remove_body(plan.target)
+        if kind in ('moved', 'removed'):
+            effect = flt.planned_contact(plan, st, t)      # the touch that will not come
+        if kind == 'slip':
+            effect = flt.slip_time(plan, rng)
+            aperture = float(plan.q[:, 4].max())            # the plan's open grasp
+            flt.slip_reference(ts, ref, refd, effect, aperture)
+            params = dict(aperture=round(aperture, 4))
+        if kind is None:
+            return
+        self.truth['actions'][-1]['fault'] = kind
+        self.truth['faults'].append(_jsonable(dict(
+            action=k, kind=kind, time=round(t, 6),
+            effect_time=None if effect is None else round(effect, 6), params=params)))
+
+    def _free_joint(self, oid: int):
+        """(body, qpos address, dof address) of object oid's free joint."""
+        m = self.model
+        b = self._obj_bodies[oid]
+        j = m.body_jntadr[b]
+        return b, m.jnt_qposadr[j], m.jnt_dofadr[j]
+
+    def _collide(self, body: int, on: bool):
+        """Switch the collisions of a body's geoms on (contype = conaffinity = 1) or off."""
+        m = self.model
+        gs = m.geom_bodyid == body
+        m.geom_contype[gs] = m.geom_conaffinity[gs] = int(on)
+        m.body_contype[body] = m.body_conaffinity[body] = int(on)
+
+    def _shift_body(self, oid: int, dxy):
+        """Move object oid horizontally by dxy (2,) [m], at rest."""
+        _, qa, va = self._free_joint(oid)
+        self.data.qpos[qa:qa + 2] += dxy
+        self.data.qvel[va:va + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
+    def _remove_body(self, oid: int):
+        """Take object oid away: collisions off, held at `faults.PARK` under the table slab."""
+        b, qa, va = self._free_joint(oid)
+        self._collide(b, False)
+        self.data.qpos[qa:qa + 3] = flt.PARK
+        self.data.qvel[va:va + 6] = 0.0
+        self._held[b] = (qa, va, self.data.qpos[qa:qa + 7].copy())
+        mujoco.mj_forward(self.model, self.data)
+
+    def _show_obstacle(self, centre, R, t_hit) -> dict:
+        """Place the obstacle (centre (3,) [m], rotation (3, 3)), collisions on; its truth params.
+        The first placement adds it to the truth's objects (``"obstacle": true``)."""
+        o, m, d = self.obstacle, self.model, self.data
+        b = m.body(o.name).id
+        quat = np.zeros(4)
+        mujoco.mju_mat2Quat(quat, np.ascontiguousarray(R, float).reshape(9))
+        d.mocap_pos[m.body_mocapid[b]], d.mocap_quat[m.body_mocapid[b]] = centre, quat
+        self._collide(b, True)
+        mujoco.mj_forward(m, d)
+        self._obstacle_on, self._obstacle_release = True, False
+        if not any(x.get('obstacle') for x in self.truth['objects']):
+            self.truth['objects'].append(_jsonable(dict(
+                o.describe(), initial_position=np.round(centre, 5), obstacle=True)))
+        return dict(obstacle=o.id, position=np.round(centre, 5),
+                    orientation=np.round(_quat_xyzw(quat), 5), planned_hit=round(t_hit, 6))
+
+    def _hold_faulted(self):
+        """Before a step: removed objects stay parked; a released obstacle goes back into the table
+        slab once nothing touches it."""
+        d = self.data
+        for qa, va, pose in self._held.values():
+            d.qpos[qa:qa + 7] = pose
+            d.qvel[va:va + 6] = 0.0
+        oid = self.obstacle.id if self.obstacle else None
+        if self._obstacle_release and not any(
+                st.last == self._i and oid in (st.a, st.b) for st in self._pairs.values()):
+            m = self.model
+            b = m.body(self.obstacle.name).id
+            d.mocap_pos[m.body_mocapid[b]], d.mocap_quat[m.body_mocapid[b]] = OBSTACLE_PARK, (1, 0, 0, 0)
+            self._collide(b, False)
+            self._obstacle_on = self._obstacle_release = False
+
+    def _obstacle_effects(self):
+        """Each obstacle fault's effect time: its action's first contact with the obstacle."""
+        for f in self.truth['faults']:
+            if f['kind'] == 'obstacle':
+                hits = [c['time'] for c in self.truth['contacts']
+                        if self.obstacle.id in c['objects'] and c['action'] == f['action']]
+                f['effect_time'] = min(hits) if hits else None
 
     def _advance(self, q, qd):
         """One physics step tracking reference q (5,) with velocity qd (5,); yields due events."""
@@ -487,6 +648,8 @@ class SoundWorld:
         u = np.r_[q[:4], 0.5 * q[4], 0.5 * q[4]]
         ud = np.r_[qd[:4], 0.5 * qd[4], 0.5 * qd[4]]
         d.ctrl[:] = u + self._ff * ud
+        if self._held or self._obstacle_release:
+            self._hold_faulted()
         mujoco.mj_step(self.model, d)
         self._i += 1
         self._contact_step(self._i)

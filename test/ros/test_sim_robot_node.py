@@ -95,6 +95,8 @@ def test_bad_parameters_refuse_to_start(node_harness):
     h = node_harness(41)
     with pytest.raises(ValueError, match='scenario'):
         SimRobot(context=h.ctx, cli_args=['--ros-args', '-p', 'scenario:=nope'])
+    with pytest.raises(ValueError, match='faults must be in'):
+        SimRobot(context=h.ctx, cli_args=['--ros-args', '-p', 'faults:=1.5'])
 
 
 def test_diagnostics_levels_and_input_errors(node_harness):
