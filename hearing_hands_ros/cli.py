@@ -363,7 +363,9 @@ class Demo:
 
     DESCRIPTION = ('Simulate a few short episodes (alternating the mixed and ambiguous '
                    'scenarios), record them as rosbag2, and write a report with wrist-camera '
-                   'contact sheets and spectrograms marked with the ground-truth contacts. '
+                   'contact sheets and spectrograms marked with the ground-truth contacts; then '
+                   'run the detector live on the simulated robot, predict recorded paths\' '
+                   'sounds, and run the execution monitor live on a normal and a faulty tap. '
                    'Re-running replaces the previous demo episodes in the same folder.')
     EXAMPLES = f'examples:\n  {PROG} demo\n  {PROG} demo --out /tmp/demo --episodes 4'
 
@@ -391,7 +393,8 @@ class Demo:
         if html.exists():
             print(f'open in a browser: file://{html.resolve()}')
         for title, run in (('sounding-object detector', Demo.detector),
-                           ('contact-sound predictor', Demo.predictor)):
+                           ('contact-sound predictor', Demo.predictor),
+                           ('execution monitor', Demo.monitor)):
             print(f'--- {title}')
             for line in run(bags, args):
                 print(line)
@@ -406,6 +409,18 @@ class Demo:
             return [f'skipped: no shipped detector model at {model}']
         from hearing_hands_ros.demo import demo_live
         return [f'wrote {p}' for p in demo_live(args.out / 'detector', model, seed=args.seed)]
+
+    @staticmethod
+    def monitor(bags, args) -> list[str]:
+        """contact_monitor live on the sim robot: a normal tap, then the same tap with its
+        target taken away (real nodes on loopback DDS)."""
+        from hearing_hands_ros.planner import default_model_path
+        if not default_model_path().with_name('contact_events.json').is_file():
+            return ['skipped: no shipped contact_events model']
+        from hearing_hands_ros.demo import MONITOR_SCRIPT, demo_monitor
+        files, got = demo_monitor(args.out / 'monitor', seed=args.seed)
+        lines = [f'{t:>6.2f} s  {a:<28} {s:<12} {an}' for t, a, s, an in got['rows']]
+        return [f'script: {MONITOR_SCRIPT}', *lines] + [f'wrote {p}' for p in files]
 
     @staticmethod
     def predictor(bags, args) -> list[str]:

@@ -1,8 +1,9 @@
-"""The live tour of ``hearing-hands demo``: both models on the sound world, with pictures.
+"""The live tour of ``hearing-hands demo``: the models on the sound world, with pictures.
 
 ``demo_live`` runs the ``sim_robot`` and ``sounding_object_detector`` nodes on loopback DDS and
 draws what the detector found against the ground truth; ``demo_side_by_side`` predicts the sound of
-recorded planned paths and writes predicted vs recorded spectrograms and WAVs.
+recorded planned paths and writes predicted vs recorded spectrograms and WAVs; ``demo_monitor``
+runs ``sim_robot`` and ``contact_monitor`` on a normal and a faulty action and draws the timeline.
 """
 from __future__ import annotations
 
@@ -188,3 +189,103 @@ def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int
         sf.write(f'{stem}_predicted.wav', pred.audio, planner.sample_rate)
         files += [stem.with_suffix('.png'), Path(f'{stem}_recorded.wav'), Path(f'{stem}_predicted.wav')]
     return files
+
+
+# --- the monitor, live on sim_robot ----------------------------------------------------------
+#: The demo's actions: a tap on object 1, then the same tap after object 1 was taken away.
+MONITOR_SCRIPT = 'tap 1, tap 1 removed'
+
+
+def demo_monitor(out_dir: Path, seed: int = 0, script: str = MONITOR_SCRIPT, speed: float = 2.0,
+                 domain_id: int = 43, params: dict | None = None) -> tuple[list[Path], dict]:
+    """Run ``sim_robot`` (a scripted episode: a normal action, then a faulty one) and
+    ``contact_monitor`` as real nodes on loopback DDS in this process; write ``monitor.png``
+    (the timeline: expected windows, the microphone, the anomalies, the fault) and ``monitor.md``
+    (one row per path: its action, status and anomalies). Returns (files, what was received:
+    ``status`` and ``anomalies`` messages, ``truth``)."""
+    import os
+    import threading
+    import time
+
+    import rclpy
+    from audio_common_msgs.msg import AudioDataStamped
+    from hearing_hands_msgs.msg import ContactAnomalyArray, ExecutionStatus
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from hearing_hands_ros import audio as A
+    from hearing_hands_ros import ros_convert as rc
+    from hearing_hands_ros.eval.monitor_figures import monitor_timeline
+    from hearing_hands_ros.nodes.common import AUDIO_QOS
+    from hearing_hands_ros.nodes.contact_monitor import ContactMonitor
+    from hearing_hands_ros.nodes.sim_robot import SimRobot
+    from hearing_hands_ros.sim.world import SimConfig, SoundWorld
+
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=int(os.environ.get('ROS_DOMAIN_ID', domain_id)))
+    sim_params = dict(scenario='mixed', seed=int(seed), episodes=1, script=script,
+                      speed=float(speed), start_delay=1.5, exit_when_done=True)
+    sim = SimRobot(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in sim_params.items()])
+    mon = ContactMonitor(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in
+                                                           {'backend': 'cpu', **(params or {})}.items()],
+                         cli_args=['--ros-args', '-r', 'image:=wrist_camera/image_raw',
+                                   '-r', 'camera_info:=wrist_camera/camera_info',
+                                   '-r', 'joint_states:=gripper/joint_states',
+                                   '-r', 'audio_stamped:=audio/audio_stamped',
+                                   '-r', 'audio_info:=audio/audio_info'])
+    tap = rclpy.create_node('demo_monitor_collector', context=ctx)
+    got = {'status': [], 'anomalies': [], 'audio': []}
+    tap.create_subscription(ExecutionStatus, 'execution_status', got['status'].append, 50)
+    tap.create_subscription(ContactAnomalyArray, 'contact_anomalies', got['anomalies'].append, 50)
+    tap.create_subscription(AudioDataStamped, 'audio/audio_stamped', got['audio'].append, AUDIO_QOS)
+    executors = [SingleThreadedExecutor(context=ctx) for _ in range(3)]
+    for ex, n in zip(executors, (sim, mon, tap)):
+        ex.add_node(n)
+        threading.Thread(target=ex.spin, daemon=True).start()
+    try:
+        while not sim.done_future.done():
+            time.sleep(0.1)
+        time.sleep(1.0)                     # the last path's tail is judged
+    finally:
+        for ex in executors:
+            ex.shutdown(timeout_sec=2)
+        sim.close()
+        for n in (sim, mon, tap):
+            n.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+    # the ground truth of the same episode, replayed offline (the simulator is deterministic)
+    from hearing_hands_ros.nodes.sim_robot import parse_script
+    world = SoundWorld(SimConfig(scenario='mixed', seed=int(seed)), script=parse_script(script))
+    for _ in world.run():
+        pass
+    truth, start_ns = world.truth, sim.episode_start_ns
+    fmt = A.AudioFormat(1, 16000, 'S16LE', 'wave')
+    chunks = sorted((rc.audio_from_msg(m, fmt) for m in got['audio']), key=lambda c: c[0])
+    x0, x = A.assemble_chunks(chunks, 16000)[:2] if chunks else (start_ns, np.zeros(0, np.float32))
+    paths, anomalies, rows, heard = [], [], [], []
+    starts = [rc.stamp_to_ns(st.header.stamp) for st in got['status']] + [start_ns + int(truth['duration'] * 1e9)]
+    for st, s, nxt in zip(got['status'], starts, starts[1:]):
+        action = ([a for a in truth['actions'] if a['start'] - 1e-3 <= (s - start_ns) / 1e9] or [None])[-1]
+        label = '-' if action is None else f'action {action["index"]}: {action["type"]}' + (
+            f' ({action["fault"]})' if action.get('fault') else '')
+        paths.append((s, nxt, label, [rc.contact_event_from_msg(e) for e in st.expected]))
+        found = [rc.contact_anomaly_from_msg(a) for a in st.anomalies]
+        anomalies += [(s, a) for a in found]
+        heard += [s + int(t * 1e9) for t in st.heard_times_from_start]
+        rows.append((round((s - start_ns) / 1e9, 2), label, 'AS_EXPECTED' if st.status == st.AS_EXPECTED
+                     else 'ANOMALOUS', ', '.join(f'{a.kind} ({a.confidence:.2f})' for a in found) or '-'))
+    faults = [(start_ns + int(f['effect_time'] * 1e9) if f.get('effect_time') is not None
+               else start_ns + int(f['time'] * 1e9), f'{f["kind"]} (action {f["action"]})')
+              for f in truth.get('faults', [])]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = monitor_timeline(x, 16000, x0, paths, anomalies, out_dir / 'monitor.png', faults=faults, heard=heard,
+                           title=f'contact_monitor live on sim_robot: {script} (seed {seed})')
+    md = out_dir / 'monitor.md'
+    md.write_text(f'# Execution monitor, live on sim_robot (seed {seed}, script `{script}`)\n\n'
+                  '![timeline](monitor.png)\n\n| path start [s] | action | status | anomalies |\n'
+                  '|---|---|---|---|\n' + ''.join(f'| {t} | {a} | {s} | {an} |\n' for t, a, s, an in rows))
+    return [png, md], dict(status=got['status'], anomalies=got['anomalies'], truth=truth,
+                           start_ns=start_ns, rows=rows)

@@ -211,5 +211,7 @@ def execution_status_msg(outcome: PathOutcome, expected: Sequence[ContactEvent],
         header=header(outcome.start_ns, frame_id),
         status=ExecutionStatus.AS_EXPECTED if outcome.ok else ExecutionStatus.ANOMALOUS,
         expected_contacts=int(outcome.expected), heard_contacts=len(outcome.heard),
+        heard_times_from_start=[float(h.time) for h in outcome.heard],
+        heard_peak_db=[float(h.peak_db) for h in outcome.heard],
         expected=[contact_event_msg(e, outcome.start_ns) for e in expected],
         anomalies=[contact_anomaly_msg(a, outcome.start_ns, frame_id) for a in outcome.anomalies])

@@ -47,6 +47,9 @@ PARAMS = {
     'n_actions': (0, 'Scripted actions per episode; 0 = the scenario default.'),
     'faults': (0.0, 'Share of the actions in [0, 1] that go wrong after their paths were published '
                     '(target moved or removed, an obstacle on the path, a grasped object slips).'),
+    'script': ('', "A fixed action list instead of the scenario's random one: 'type target [fault]' "
+                   "entries separated by commas, e.g. 'tap 1, tap 1 removed' (target = object id; "
+                   "fault: moved | removed | obstacle | slip); empty = random."),
     'width': (128, 'Wrist-camera image width [px].'),
     'height': (128, 'Wrist-camera image height [px].'),
     'fps': (30.0, 'Wrist-camera frame rate [Hz].'),
@@ -109,6 +112,10 @@ class SimRobot(Node):
             problems.append(f'sample_rate must be in [8000, 192000], not {p.sample_rate}')
         if not 0.0 <= p.faults <= 1.0:
             problems.append(f'faults must be in [0, 1], not {p.faults}')
+        try:
+            self.script = parse_script(p.script)
+        except ValueError as e:
+            problems.append(f'script: {e}')
         if p.chunk_samples < 1 or p.episodes < 0 or p.speed < 0 or p.n_actions < 0 \
                 or p.start_delay < 0:
             problems.append('chunk_samples must be >= 1; episodes, n_actions, speed and '
@@ -134,7 +141,7 @@ class SimRobot(Node):
             while not self._stop.is_set() and (self.p.episodes == 0 or episode < self.p.episodes):
                 self.diag.set_value('state', f'building episode {episode}')
                 self._publish_audio_info()         # also for subscribers that joined late
-                self._play_episode(SoundWorld(self._config(episode)), episode)
+                self._play_episode(SoundWorld(self._config(episode), script=self.script), episode)
                 if self._stop.is_set():
                     return
                 episode += 1
@@ -223,6 +230,22 @@ class SimRobot(Node):
         """Stop the simulation thread (called by ``run_node`` on shutdown)."""
         self._stop.set()
         self._thread.join(timeout=5.0)
+
+
+def parse_script(text: str) -> list | None:
+    """``'tap 1, tap 1 removed'`` -> ``[('tap', 1), ('tap', 1, 'removed')]`` (empty: None)."""
+    from hearing_hands_ros.sim.actions import ACTION_TYPES
+    from hearing_hands_ros.sim.faults import script_entry
+    if not text.strip():
+        return None
+    out = []
+    for item in text.split(','):
+        words = item.split()
+        if len(words) not in (2, 3) or words[0] not in ACTION_TYPES or not words[1].isdigit():
+            raise ValueError(f"bad entry {item.strip()!r}: expected 'type target [fault]' with type "
+                             f'one of {", ".join(ACTION_TYPES)}')
+        out.append(script_entry((words[0], int(words[1]), *words[2:])))
+    return [e[:2] if e[2] is None else e for e in out]
 
 
 def main(args=None) -> int:
