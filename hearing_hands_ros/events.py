@@ -149,7 +149,9 @@ class HeardStream:
     sustained (its 10 ms RMS level has stayed within ``sustain_db`` of its peak, and
     ``floor_margin_db`` above the noise before it, since then) is
     that sound's texture, not an event of its own, when ``sliding(t0_ns, t1_ns)`` says the
-    gripper slides over that time (without ``sliding``: always), as offline.
+    gripper slides over that time (without ``sliding``: always), as offline. While the gripper
+    slides, an onset within ``texture_gap_s`` of the previous one is texture too (the stick-slip
+    of a scrape or a push dips below the sustain level between its bursts).
 
         stream = HeardStream(16000)
         for t0_ns, chunk in mic:
@@ -159,7 +161,8 @@ class HeardStream:
 
     def __init__(self, sample_rate: int, threshold_db: float = 12.0, level_s: float = 0.03,
                  min_level_s: float = 0.004, sustain_db: float = 20.0, history_s: float = 2.0,
-                 floor_margin_db: float = 6.0, sliding: Callable[[int, int], bool] | None = None):
+                 floor_margin_db: float = 6.0, texture_gap_s: float = 0.25,
+                 sliding: Callable[[int, int], bool] | None = None):
         self.sample_rate = int(sample_rate)
         self.level_ns = int(level_s * NS)
         self.min_level_ns = int(min_level_s * NS)
@@ -170,6 +173,8 @@ class HeardStream:
         self._ring = AudioRingBuffer(sample_rate, history_s)
         self._pending: list[int] = []                 # onsets waiting for audio after them
         self._last: tuple[int, float] | None = None   # (peak time ns, level its sound ends below)
+        self._prev_onset: int | None = None           # the last onset, told or texture [ns]
+        self.texture_gap_ns = int(texture_gap_s * NS)
 
     @property
     def latest_ns(self) -> int | None:
@@ -199,8 +204,11 @@ class HeardStream:
         out = []
         while self._pending and end - self._pending[0] >= self.min_level_ns:
             t = self._pending.pop(0)
-            if self._sustained(t) and (self.sliding is None or self.sliding(self._last[0], t)):
-                continue                              # the texture of a sustained sound
+            prev, self._prev_onset = self._prev_onset, t
+            if self._last is not None and (self.sliding is None or self.sliding(self._last[0], t)) \
+                    and (self._sustained(t) or (prev is not None and t - prev <= self.texture_gap_ns
+                                                and self.sliding is not None)):
+                continue                              # the texture of a sustained sound or a slide
             x = self._ring.window(t, min(end, t + self.level_ns))
             env = _envelope_db(x, self.sample_rate)
             if not len(env):

@@ -12,15 +12,18 @@ from the path start, in order) and the clock (``tick(t)``). It reports :class:`A
 * ``WRONG_MATERIAL``: a matched contact whose heard material (from a sound classifier, when the
   caller has one) is not the expected one.
 
-An expected event's window is ``time ± (tolerance_s + spread_k * time_std)``; a heard onset
-matches the open window nearest its centre. ``MISSING`` is decided at the window's end, an
+An expected event's window is ``time ± (tolerance_s + spread_k * time_std)``, for a slide from
+that before its start to that after its end (where along a sliding motion the fingers begin to
+sound is less sure than when the motion begins); a heard onset matches the open window whose
+expected time is nearest. ``MISSING`` is decided at the window's end, an
 ``UNEXPECTED`` onset when it arrives outside every window. Each anomaly's ``confidence`` is the
 expected event's probability (``MISSING``, level and material), or the chance that no expected
 contact was there (``UNEXPECTED``: 1 - the nearest window's probability, 1 outside them all),
-times ``heard_weight`` once the path has sounded as planned (a ``MISSING`` after a contact of the
-path was heard, an ``UNEXPECTED`` after its first required window opened): then it is more often
-a wrong count or time of the expected contacts than a fault. A path that stays silent where a
-contact was due, or sounds before any was due, gets the full confidence.
+times ``near_weight`` when the other side is near (within ``near_s``): a ``MISSING`` with an
+onset heard that close to its time, an ``UNEXPECTED`` onset that close to a required expected
+contact. Those are more often a contact expected at a slightly wrong time than a fault; a
+contact due where the path stays silent, or a sound far from any expected contact, keeps the full
+confidence.
 
 :class:`ExecutionMonitor` runs one :class:`PathMonitor` per planned path on a live microphone:
 ``add_path`` when a path (and its expected events) arrives, ``push_audio`` for every chunk. It
@@ -56,10 +59,11 @@ class MonitorConfig:
     level_margin_db: float = 10.0        # a level beyond expected +- this is LOUDER / QUIETER
     min_probability: float = 0.5         # expected events below this are not required
     min_confidence: float = 0.5          # anomalies below this are not reported
-    # Evidence weights once the path has sounded as planned: a MISSING after some contact of the
-    # path was heard, and an UNEXPECTED after its first expected window opened, are more often
-    # a wrong count or time of the expected contacts than a fault (measured on validation)
-    heard_weight: float = 0.3
+    # A MISSING with an onset heard within near_s of its time, or an UNEXPECTED onset within
+    # near_s of a required expected contact, is more often a timing error than a fault: its
+    # confidence is multiplied by near_weight
+    near_s: float = 0.3                  # [s]
+    near_weight: float = 0.3
 
 
 @dataclass
@@ -95,13 +99,11 @@ class PathMonitor:
 
     def __post_init__(self):
         c = self.cfg
-        self._slots = [_Slot(e, e.time - (c.tolerance_s + c.spread_k * e.time_std),
-                             e.time + (c.tolerance_s + c.spread_k * e.time_std))
+        half = lambda e: c.tolerance_s + c.spread_k * e.time_std  # noqa: E731
+        self._slots = [_Slot(e, e.time - half(e), e.time + e.duration + half(e))
                        for e in sorted(self.events, key=lambda e: e.time)]
         self.now = float('-inf')
-        self.heard_any = False           # some onset was heard in this path
-        required = [s.lo for s in self._slots if s.event.probability >= self.cfg.min_probability]
-        self.first_due = min(required, default=float('inf'))   # [s] first required window opens
+        self.onsets: list[float] = []    # [s] onsets heard in this path
 
     def drop_after(self, t: float) -> None:
         """Expected events from ``t`` on belong to another path (the next one started): they
@@ -123,7 +125,8 @@ class PathMonitor:
             if not s.closed and (self.now > s.hi or close_all):
                 s.closed = True
                 if not s.matched and s.event.probability >= self.cfg.min_probability:
-                    w = self.cfg.heard_weight if self.heard_any else 1.0
+                    near = any(abs(o - s.event.time) <= self.cfg.near_s for o in self.onsets)
+                    w = self.cfg.near_weight if near else 1.0
                     self._report(out, Anomaly('MISSING', s.event.time, w * s.event.probability,
                                               expected=s.event, decided_at=self.now))
         return out
@@ -137,11 +140,13 @@ class PathMonitor:
         material; returns what it decides (and what the clock's advance to ``t`` closed)."""
         out = self.tick(t)
         open_slots = [s for s in self._slots if not s.matched and s.lo <= t <= s.hi]
-        self.heard_any = True
+        self.onsets.append(t)
         if not open_slots:
             near = [s for s in self._slots if s.lo <= t <= s.hi]
             p = max((s.event.probability for s in near), default=0.0)
-            w = self.cfg.heard_weight if t >= self.first_due else 1.0
+            near = any(s.lo - self.cfg.near_s <= t <= s.hi + self.cfg.near_s for s in self._slots
+                       if s.event.probability >= self.cfg.min_probability)
+            w = self.cfg.near_weight if near else 1.0
             self._report(out, Anomaly('UNEXPECTED', t, w * (1.0 - p), heard_time=t, heard_db=peak_db,
                                       heard_material=material, decided_at=t))
             return out

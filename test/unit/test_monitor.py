@@ -7,7 +7,7 @@ from hearing_hands_ros.events import ContactEvent, HeardStream, heard_events
 from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig, PathMonitor
 
 CFG = MonitorConfig(tolerance_s=0.05, spread_k=3.0, level_margin_db=10.0, min_probability=0.5,
-                    min_confidence=0.5, heard_weight=1.0)     # the matching alone
+                    min_confidence=0.5, near_weight=1.0)      # the matching alone
 
 
 def tap(t=1.0, std=0.01, p=0.9, db=-20.0, material='wood', probs=None):
@@ -87,21 +87,21 @@ def test_two_close_contacts_match_one_onset_each():
     assert a.kind == 'MISSING' and a.expected.time == 1.1
 
 
-def test_evidence_weight_once_the_path_has_sounded():
-    """A silent path's MISSING and an early UNEXPECTED keep their confidence; a MISSING after a
-    contact was heard and an UNEXPECTED after the contact phase began are weighted down."""
-    cfg = MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.0, heard_weight=0.3)
-    m = PathMonitor([tap(1.0, p=0.9), tap(2.0, p=0.9)], cfg)
-    (early,) = m.heard(0.5, -20.0)                                     # before anything was due
-    assert early.kind == 'UNEXPECTED' and early.confidence == pytest.approx(1.0)
+def test_evidence_weight_near_the_other_side():
+    """A MISSING with no onset near its time and an UNEXPECTED far from any expected contact keep
+    their confidence; a MISSING with an onset nearby and an UNEXPECTED next to an expected
+    contact (timing errors, more likely) are weighted down."""
+    cfg = MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.0, near_s=0.3,
+                        near_weight=0.3)
+    m = PathMonitor([tap(1.0, p=0.9), tap(2.0, p=0.9), tap(3.0, p=0.9)], cfg)
+    (far,) = m.heard(0.5, -20.0)                                       # 0.5 s from anything due
+    assert far.kind == 'UNEXPECTED' and far.confidence == pytest.approx(1.0)
     assert m.heard(1.0, -20.0) == []
-    (late,) = m.heard(1.5, -20.0)                                      # within the contact phase
-    assert late.kind == 'UNEXPECTED' and late.confidence == pytest.approx(0.3)
-    (missing,) = m.finish()
-    assert missing.kind == 'MISSING' and missing.confidence == pytest.approx(0.27)
-    silent = PathMonitor([tap(1.0, p=0.9)], cfg)
-    (a,) = silent.finish()
-    assert a.confidence == pytest.approx(0.9)
+    (near,) = m.heard(1.8, -20.0)                                      # 0.2 s before the 2nd
+    assert near.kind == 'UNEXPECTED' and near.confidence == pytest.approx(0.3)
+    missing = m.finish()
+    assert kinds(missing) == ['MISSING', 'MISSING']
+    assert [a.confidence for a in missing] == pytest.approx([0.27, 0.9])   # 2nd: onset near it
 
 
 def test_events_of_the_next_path_are_not_required():
