@@ -41,7 +41,8 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
         'detector': 'hearing_hands_ros.train.detector',
         'look-match': 'hearing_hands_ros.train.look_match',
         'predictor': 'hearing_hands_ros.train.predictor',
-        'events': 'hearing_hands_ros.train.events'}),
+        'events': 'hearing_hands_ros.train.events',
+        'monitor': 'hearing_hands_ros.train.monitor'}),
     'export': ('export a trained model to an ONNX bundle (+ metadata) for the nodes', {
         'detector': 'hearing_hands_ros.train.export_detector',
         'look-match': 'hearing_hands_ros.train.export_look_match',
@@ -412,7 +413,7 @@ class Demo:
 
     @staticmethod
     def monitor(bags, args) -> list[str]:
-        """contact_monitor live on the sim robot: a normal tap, then the same tap with its
+        """contact_monitor live on the sim robot: a normal hit, then the same hit with its
         target taken away (real nodes on loopback DDS)."""
         from hearing_hands_ros.planner import default_model_path
         if not default_model_path().with_name('contact_events.json').is_file():

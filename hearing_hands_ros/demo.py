@@ -192,8 +192,8 @@ def demo_side_by_side(bags, out: Path, model=None, max_paths: int = 4, seed: int
 
 
 # --- the monitor, live on sim_robot ----------------------------------------------------------
-#: The demo's actions: a tap on object 1, then the same tap after object 1 was taken away.
-MONITOR_SCRIPT = 'tap 1, tap 1 removed'
+#: The demo's actions: a hit on object 1, then the same hit after object 1 was taken away.
+MONITOR_SCRIPT = 'hit 1, hit 1 removed'
 
 
 def demo_monitor(out_dir: Path, seed: int = 0, script: str = MONITOR_SCRIPT, speed: float = 2.0,

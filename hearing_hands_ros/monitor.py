@@ -56,13 +56,13 @@ class MonitorConfig:
 
     tolerance_s: float = 0.05            # [s] always added to an event's window
     spread_k: float = 3.0                # window half-width in time_std
-    level_margin_db: float = 10.0        # a level beyond expected +- this is LOUDER / QUIETER
+    level_margin_db: float = 20.0        # a level beyond expected +- this is LOUDER / QUIETER
     min_probability: float = 0.5         # expected events below this are not required
-    min_confidence: float = 0.5          # anomalies below this are not reported
+    min_confidence: float = 0.8          # anomalies below this are not reported (chosen on validation)
     # A MISSING with an onset heard within near_s of its time, or an UNEXPECTED onset within
     # near_s of a required expected contact, is more often a timing error than a fault: its
     # confidence is multiplied by near_weight
-    near_s: float = 0.3                  # [s]
+    near_s: float = 10.0                 # [s] (chosen on validation: anywhere in the path)
     near_weight: float = 0.3
 
 
@@ -87,6 +87,7 @@ class _Slot:
     hi: float
     matched: bool = False
     heard: tuple | None = None           # (time, peak dB) of the onset it matched
+    dropped: bool = False                # belongs to the next path's time
     closed: bool = False
 
 
@@ -110,7 +111,7 @@ class PathMonitor:
         are no longer required."""
         for s in self._slots:
             if not s.closed and s.event.time >= t:
-                s.closed = s.matched = True
+                s.closed = s.matched = s.dropped = True
 
     def _report(self, anomalies: list, a: Anomaly) -> None:
         if a.confidence >= self.cfg.min_confidence:
@@ -130,6 +131,10 @@ class PathMonitor:
                     self._report(out, Anomaly('MISSING', s.event.time, w * s.event.probability,
                                               expected=s.event, decided_at=self.now))
         return out
+
+    def results(self) -> list[tuple[ContactEvent, bool]]:
+        """Each expected event of this path's own time and whether an onset matched it."""
+        return [(s.event, s.heard is not None) for s in self._slots if not s.dropped]
 
     def accepts(self, t: float) -> bool:
         """Would an onset at ``t`` match an open, unmatched expected event?"""
@@ -204,6 +209,7 @@ class PathOutcome:
     anomalies: list                      # [Anomaly]
     expected: int                        # expected events the monitor required
     heard: list                          # [HeardEvent] given to this path (time from its start)
+    results: list = field(default_factory=list)   # [(ContactEvent, matched)] (PathMonitor.results)
 
     @property
     def ok(self) -> bool:
@@ -227,8 +233,9 @@ class ExecutionMonitor:
     def __init__(self, sample_rate: int, cfg: MonitorConfig | None = None, tail_s: float = 0.3,
                  history_s: float = 3.0, threshold_db: float = 12.0,
                  classify: Callable[[np.ndarray], dict] | None = None, classify_s: float = 0.42,
-                 classify_pre_s: float = 0.02):
+                 classify_pre_s: float = 0.02, calibration: 'Calibration | None' = None):
         self.cfg = cfg or MonitorConfig()
+        self.calibration = calibration
         # the material of a matched onset: classify(samples from classify_pre_s before it,
         # classify_s long) -> {material: probability}, asked once that audio has been heard
         self.classify = classify
@@ -264,6 +271,8 @@ class ExecutionMonitor:
         times from its start; ``sliding(t0, t1)``: does the planned gripper slide then, seconds
         from its start). Returns ``[(key, Anomaly)]`` already decided from onsets heard since its
         start."""
+        if self.calibration is not None:
+            events = self.calibration.apply(events)
         run = _Running(key, int(start_ns), int(end_ns), PathMonitor(list(events), self.cfg),
                        sliding)
         for p in self._paths:                 # what they expected from now on is this path's
@@ -344,5 +353,49 @@ class ExecutionMonitor:
                 self._paths.remove(run)
                 done.append(PathOutcome(run.key, run.start_ns, run.anomalies,
                                         sum(e.probability >= self.cfg.min_probability
-                                            for e in run.monitor.events), run.heard))
+                                            for e in run.monitor.events), run.heard,
+                                        run.monitor.results()))
         return anomalies, done
+
+
+# --- calibration from the robot's own normal runs ----------------------------------------------
+@dataclass
+class Calibration:
+    """How often each sort of expected contact is heard when nothing goes wrong, fitted on
+    recordings of normal runs (no labels: a robot has many). An expected event's sort is its kind
+    and its stated probability in tenths; :meth:`apply` replaces the probability by the rate at
+    which events of that sort were heard (Laplace-smoothed), so a rule or model that promises more
+    contacts than the microphone hears no longer raises ``MISSING`` on every normal run."""
+
+    counts: dict = field(default_factory=dict)   # sort -> [heard, expected]
+    source: str = ''                             # where the expected events came from
+
+    @staticmethod
+    def sort(e: ContactEvent) -> str:
+        return f'{e.kind}:{min(9, max(0, int(e.probability * 10)))}'
+
+    def add(self, results: list[tuple[ContactEvent, bool]]) -> None:
+        """Count one path's expected events and whether each was heard."""
+        for e, heard in results:
+            c = self.counts.setdefault(self.sort(e), [0, 0])
+            c[0] += int(heard)
+            c[1] += 1
+
+    def rate(self, e: ContactEvent) -> float:
+        """P(heard) of an event of this sort in normal runs (its own probability if unseen)."""
+        h, n = self.counts.get(self.sort(e), (0, 0))
+        return e.probability if n == 0 else (h + e.probability) / (n + 1)
+
+    def apply(self, events: list[ContactEvent]) -> list[ContactEvent]:
+        """The events with calibrated probabilities."""
+        from dataclasses import replace
+        return [replace(e, probability=float(self.rate(e))) for e in events]
+
+    def to_dict(self) -> dict:
+        return {'version': 1, 'source': self.source, 'counts': self.counts}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> 'Calibration':
+        if d.get('version') != 1 or not isinstance(d.get('counts'), dict):
+            raise ValueError('not a contact-monitor calibration (version 1)')
+        return cls({str(k): [int(v[0]), int(v[1])] for k, v in d['counts'].items()}, str(d.get('source', '')))

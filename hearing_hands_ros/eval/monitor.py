@@ -8,6 +8,9 @@ on the path, a grasped object slipping); an action is one trial. Methods:
 
 * ``model``: expected contacts from the contact-event model (``Planner.expect``);
 * ``kinematic``: expected contacts from the hand-written rule on the path alone;
+
+  each optionally calibrated on normal runs (``--calibration SOURCE FILE``, from
+  ``hearing-hands train monitor``), as the node's ``calibration`` parameter does;
 * ``loudness_rule``: no prediction: any onset louder than ``--loud-db`` is an anomaly, and so is
   a contact motion (the second path of an action, which the planner meant to touch) in which
   nothing is heard.
@@ -37,7 +40,7 @@ from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig
 
 HELP = 'evaluate the execution monitor (fault detection) on held-out fault episodes'
 METHODS = ('model', 'kinematic', 'loudness_rule')
-LOUD_DB = -12.0              # [dBFS] the loudness rule's fixed level (chosen on validation)
+LOUD_DB = -6.0               # [dBFS] the loudness rule's fixed level (chosen on validation)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,6 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
     p.add_argument('--material-check', action='store_true',
                    help='also report WRONG_MATERIAL with the shipped sound classifier')
+    p.add_argument('--calibration', nargs=2, action='append', metavar=('SOURCE', 'FILE'), default=[],
+                   help='calibrate a method\'s expected events (hearing-hands train monitor), e.g. '
+                        '--calibration kinematic runs/monitor_kinematic.json')
     p.add_argument('--loud-db', type=float, default=LOUD_DB,
                    help='the loudness rule\'s level [dBFS]')
     p.add_argument('--bootstrap', type=int, default=1000, help='episode resamples per interval')
@@ -72,6 +78,7 @@ class Replay:
 
     paths: list = field(default_factory=list)        # [(start_ns, end_ns)]
     decisions: list = field(default_factory=list)    # [Decision]
+    outcomes: list = field(default_factory=list)     # [monitor.PathOutcome]
 
 
 def _decisions(found, cfg: MonitorConfig) -> list[Decision]:
@@ -86,14 +93,15 @@ def _decisions(found, cfg: MonitorConfig) -> list[Decision]:
     return out
 
 
-def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None) -> Replay:
+def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
+           calibration=None) -> Replay:
     """Feed one recorded episode (``data.bags.Episode``) through :class:`ExecutionMonitor` as
     the node gets it: ``expect(traj, rgb, K, aperture) -> (events, sliding)`` for each path at
     its stamp, with the latest camera frame and aperture then; audio in 32 ms chunks, each when
     its last sample is due; ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None)."""
     from hearing_hands_ros import trajectory as tr
     sr = ep.sample_rate
-    mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify)
+    mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify, calibration=calibration)
     K = None if ep.camera_info is None else np.asarray(ep.camera_info['K'], float).reshape(3, 3)
     out = Replay()
     chunk = 512
@@ -103,7 +111,9 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None) -
     for stamp, times, pos, quat in sorted(ep.paths, key=lambda p: p[0]):
         while k < n_chunks and t_chunk[k] <= stamp:
             t0 = ep.audio_start_ns + (k * chunk * NS) // sr
-            out.decisions += _decisions(mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])[0], cfg)
+            found, done = mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])
+            out.decisions += _decisions(found, cfg)
+            out.outcomes += done
             k += 1
         i = int(np.searchsorted(ep.image_stamps_ns, stamp, side='right')) - 1
         rgb = ep.images[max(i, 0)]
@@ -116,8 +126,14 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None) -
                                                  events, sliding), cfg)
     while k < n_chunks:
         t0 = ep.audio_start_ns + (k * chunk * NS) // sr
-        out.decisions += _decisions(mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])[0], cfg)
+        found, done = mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])
+        out.decisions += _decisions(found, cfg)
+        out.outcomes += done
         k += 1
+    found, done = mon.push_audio(ep.audio_start_ns + (n_chunks * chunk * NS) // sr,
+                                 np.zeros(int((tail_s + 0.1) * sr), np.float32))   # judge the last
+    out.decisions += _decisions(found, cfg)
+    out.outcomes += done
     return out
 
 
@@ -141,6 +157,20 @@ def loudness_replay(ep, contact_paths: set, loud_db: float, tail_s: float = 0.3)
         if start in contact_paths and not inside:
             out.decisions.append(Decision(start, 'MISSING', 1.0, end + tail, end + tail))
     return out
+
+
+def load_calibration(source: str, path=None):
+    """The monitor's calibration (``hearing-hands train monitor``) for ``source`` from ``path``,
+    else ``models/contact_monitor_<source>.json``; None where there is none."""
+    from hearing_hands_ros.monitor import Calibration
+    from hearing_hands_ros.paths import model_path
+    path = Path(path) if path else model_path(f'contact_monitor_{source}.json')
+    if not path.is_file():
+        return None
+    try:
+        return Calibration.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f'{path}: {e}') from None
 
 
 def material_classifier(sr: int, path=None):
@@ -244,6 +274,9 @@ def run(args) -> int:
     classify = material_classifier(16000) if args.material_check else None
     threshold = MonitorConfig().min_confidence
     per = {m: [] for m in args.methods}
+    given = dict(args.calibration)
+    calibrations = {m: load_calibration(m, given[m]) if m in given else None
+                    for m in args.methods if m != 'loudness_rule'}
     for bag in tqdm(bags, desc='episodes', unit='ep', disable=args.no_progress):
         ep = read_episode(bag)
         if ep.truth is None:
@@ -258,10 +291,11 @@ def run(args) -> int:
             else:
                 def expect(traj, rgb, K, aperture, source=m):
                     return planner.expect([traj], rgb, K=K, aperture=aperture, source=source)[0]
-                rep = replay(ep, expect, cfg, classify=classify)
+                rep = replay(ep, expect, cfg, classify=classify, calibration=calibrations[m])
             per[m].append(action_trials(ep.truth, rep, threshold))
     result = dict(episodes=len(bags), threshold=threshold, loud_db=args.loud_db,
-                  material_check=bool(args.material_check), methods={
+                  material_check=bool(args.material_check),
+                  calibrated={m: c is not None for m, c in calibrations.items()}, methods={
         m: summarize(per[m], args.bootstrap) for m in args.methods})
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))

@@ -110,13 +110,13 @@ def test_silent_tap_is_missing_and_a_tap_on_time_is_as_expected(node_harness, mo
 
 
 @pytest.mark.timeout(180)
-def test_sound_world_tap_with_its_target_removed_is_missing(tmp_path, monkeypatch):
-    """sim_robot plays a tap on object 1, then the same tap after object 1 was taken away;
+def test_sound_world_hit_with_its_target_removed_is_missing(tmp_path, monkeypatch):
+    """sim_robot plays a hit on object 1, then the same hit after object 1 was taken away;
     contact_monitor (the shipped models, real DDS) finds the second one MISSING, the first as
     expected, and the demo's timeline picture is written."""
     from hearing_hands_ros.demo import demo_monitor
     monkeypatch.setenv('ROS_DOMAIN_ID', '94')
-    files, got = demo_monitor(tmp_path / 'monitor', seed=0, script='tap 1, tap 1 removed', speed=2.0)
+    files, got = demo_monitor(tmp_path / 'monitor', seed=0, script='hit 1, hit 1 removed', speed=2.0)
     assert {f.name for f in files} == {'monitor.png', 'monitor.md'}
     (fault,) = got['truth']['faults']
     assert fault['kind'] == 'removed' and fault['action'] == 1

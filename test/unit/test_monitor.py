@@ -188,7 +188,8 @@ def test_execution_monitor_asks_the_classifier_once_it_has_heard_enough():
         asked.append(len(x))
         return {'metal': 0.8, 'wood': 0.2}
 
-    mon = ExecutionMonitor(SR, MonitorConfig(tolerance_s=0.05, spread_k=0.0), classify=classify)
+    mon = ExecutionMonitor(SR, MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.5),
+                           classify=classify)
     mon.add_path('P', T0, T0 + int(1.0e9), [tap(0.5, probs={'wood': 0.9, 'metal': 0.05})])
     found, done = _run(mon, _clicks(2.0, [0.5]))
     (a,) = [a for _, a in found]
