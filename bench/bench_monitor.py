@@ -161,7 +161,7 @@ def end_to_end(source: str, threads: int, seconds: float, period: float, domain_
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--source', choices=('model', 'kinematic'), default='model')
+    p.add_argument('--source', choices=('model', 'kinematic'), default='kinematic')
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--reps', type=int, default=100)
     p.add_argument('--seconds', type=float, default=20.0)

@@ -38,6 +38,41 @@ MSG_DEFINITIONS: dict[str, str] = {
         'float32 p_contact                  # P(at least one audible contact)\n'
         'float32 peak_db                    # expected peak level of the path [dBFS]\n'
         'ContactEvent[] events\n'),
+    'hearing_hands_msgs/msg/ContactAnomaly': (
+        '# One thing that went otherwise than expected while a planned path ran (contact_monitor).\n'
+        'uint8 MISSING=0                    # an expected contact was not heard by the end of its window\n'
+        'uint8 UNEXPECTED=1                 # a contact was heard where none was expected\n'
+        'uint8 LOUDER=2                     # a matched contact louder than expected beyond the margin\n'
+        'uint8 QUIETER=3                    # ... quieter\n'
+        'uint8 WRONG_MATERIAL=4             # a matched contact that sounds of another material\n'
+        "std_msgs/Header header             # stamp = when it was decided (audio clock); frame = the path's\n"
+        "builtin_interfaces/Time path_stamp # the path's first pose time: which path it belongs to\n"
+        'uint8 type                         # one of the constants above\n'
+        "string type_name                   # its name ('MISSING', ...)\n"
+        'float32 time_from_start            # [s] from the path start: heard, else the expected time\n'
+        'float32 confidence                 # [0, 1]\n'
+        'bool has_expected                  # expected is set (not for UNEXPECTED)\n'
+        'ContactEvent expected              # the expected contact\n'
+        'bool has_heard                     # heard_* are set (not for MISSING)\n'
+        'float32 heard_time_from_start      # [s] onset heard, from the path start\n'
+        'float32 heard_peak_db              # [dBFS] level heard\n'
+        "string heard_material              # material the sound classifier heard ('' if none)\n"),
+    'hearing_hands_msgs/msg/ContactAnomalyArray': (
+        '# The anomalies decided at one instant (usually one) while a path ran.\n'
+        "std_msgs/Header header             # stamp = when they were decided; frame = the path's frame\n"
+        'ContactAnomaly[] anomalies\n'),
+    'hearing_hands_msgs/msg/ExecutionStatus': (
+        '# How one planned path went, published once it has ended (contact_monitor).\n'
+        'uint8 AS_EXPECTED=0\n'
+        'uint8 ANOMALOUS=1\n'
+        "std_msgs/Header header             # stamp = the path's first pose time; frame = the path's frame\n"
+        'uint8 status                       # AS_EXPECTED or ANOMALOUS\n'
+        'uint32 expected_contacts           # expected contacts the monitor required (probability >= min)\n'
+        'uint32 heard_contacts              # contact onsets heard while it ran\n'
+        'float32[] heard_times_from_start   # [s] each heard onset, from the path start\n'
+        'float32[] heard_peak_db            # [dBFS] its level\n'
+        'ContactEvent[] expected            # every expected contact\n'
+        'ContactAnomaly[] anomalies         # everything that went otherwise (empty when AS_EXPECTED)\n'),
     'vision_msgs/msg/BoundingBox2D': '# A 2D bounding box that can be rotated about its center.\nvision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n',
     'vision_msgs/msg/Classification': 'std_msgs/Header header\nvision_msgs/ObjectHypothesis[] results\n',
     'vision_msgs/msg/Detection2D': '# A 2D detection: class probabilities and a bounding box.\nstd_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\nvision_msgs/BoundingBox2D bbox\nstring id\n',
