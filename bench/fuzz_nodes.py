@@ -12,7 +12,7 @@ answered (a detection for a sound event, predicted audio for a path).
 Reports per node: crashes (target 0), tracebacks in the node's log, whether it still answers
 valid input (target yes), the input errors it counted (from ``/diagnostics``), and its peak RSS.
 
-    .venv/bin/python bench/fuzz_nodes.py [--nodes detector predictor] [--n 10000] [--json OUT]
+    .venv/bin/python bench/fuzz_nodes.py [--nodes detector predictor monitor] [--n 10000] [--json OUT]
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ NODES = {
                  ['image', 'camera_info', 'joint_states', 'audio_stamped', 'audio_info']),
     'predictor': ('hearing_hands_ros.nodes.contact_sound_predictor',
                   ['planned_path', 'image', 'camera_info', 'joint_states']),
+    'monitor': ('hearing_hands_ros.nodes.contact_monitor',
+                ['planned_path', 'image', 'camera_info', 'joint_states', 'audio_stamped', 'audio_info']),
 }
 
 
@@ -264,13 +266,17 @@ def fuzz_node(which: str, n: int, seed: int = 0, valid_every: int = 10, rate: fl
     def on_diag(msg):
         for s in msg.status:
             if s.hardware_id and s.name.split(':')[0] in ('sounding_object_detector',
-                                                          'contact_sound_predictor'):
+                                                          'contact_sound_predictor',
+                                                          'contact_monitor'):
                 status.update({kv.key: kv.value for kv in s.values}, _level=s.level)
 
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diag, 10)
     if which == 'detector':
         from vision_msgs.msg import Detection2DArray
         node.create_subscription(Detection2DArray, 'sounding_objects', answers.append, 10)
+    elif which == 'monitor':
+        from hearing_hands_msgs.msg import ExecutionStatus
+        node.create_subscription(ExecutionStatus, 'execution_status', answers.append, 10)
     else:
         from audio_common_msgs.msg import AudioDataStamped
         node.create_subscription(AudioDataStamped, 'predicted_audio', answers.append, 10)
@@ -329,7 +335,7 @@ def fuzz_node(which: str, n: int, seed: int = 0, valid_every: int = 10, rate: fl
         report['input_errors_counted'] = dict(sorted(errors.items()))
         report['input_errors_total'] = sum(errors.values())
         counters = ('audio_chunks', 'events', 'dropped_events', 'dropped_frames', 'paths',
-                    'predictions', 'dropped_paths')
+                    'predictions', 'dropped_paths', 'paths_judged', 'anomalies')
         report['node_counters'] = {k: status[k] for k in counters if k in status}
         if proc.poll() is None:
             proc.terminate()
@@ -360,6 +366,16 @@ def _answers_valid(which: str, fz: Fuzzer, pubs: dict, answers: list, timeout: f
                 pubs['audio_stamped'].publish(fz.valid_audio_stamped(impact=c == 16))
                 time.sleep(CHUNK / SR)
             time.sleep(0.3)
+    elif which == 'monitor':                                # a path, and audio until it is judged
+        while time.monotonic() < end and len(answers) == n0:
+            pubs['audio_info'].publish(fz.valid_audio_info())
+            pubs['image'].publish(fz.valid_image())
+            pubs['planned_path'].publish(fz.valid_planned_path())
+            for _ in range(100):                           # 3.2 s of audio in real time
+                pubs['audio_stamped'].publish(fz.valid_audio_stamped())
+                time.sleep(CHUNK / SR)
+                if len(answers) > n0:
+                    break
     else:
         while time.monotonic() < end and len(answers) == n0:
             pubs['image'].publish(fz.valid_image())

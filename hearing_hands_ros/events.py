@@ -175,6 +175,7 @@ class HeardStream:
         self._last: tuple[int, float] | None = None   # (peak time ns, level its sound ends below)
         self._prev_onset: int | None = None           # the last onset, told or texture [ns]
         self.texture_gap_ns = int(texture_gap_s * NS)
+        self.history_ns = int(history_s * NS)
 
     @property
     def latest_ns(self) -> int | None:
@@ -188,7 +189,7 @@ class HeardStream:
 
     def _sustained(self, t_ns: int) -> bool:
         """Has the last event's sound stayed up from its peak until ``t_ns``?"""
-        if self._last is None or t_ns <= self._last[0]:
+        if self._last is None or t_ns <= self._last[0] or t_ns - self._last[0] > self.history_ns:
             return False
         x = self._ring.window(self._last[0], t_ns)
         loud = _loudness_db(x, self.sample_rate)

@@ -81,6 +81,8 @@ PARAMS = {
     'aperture': (0.04, 'Gripper opening used when no joint_states arrived [m].'),
     'aperture_joint': ('gripper_aperture', 'JointState name of the gripper opening.'),
     'max_path_duration': (8.0, 'Longest planned path accepted [s] (at most the model\'s limit).'),
+    'max_future_s': (5.0, 'Audio stamped more than this ahead of the node clock is dropped [s] '
+                          '(a wrong clock would otherwise close every path at once).'),
     'queue_size': (8, 'Paths waiting for their prediction; the oldest is dropped when full.'),
 }
 COUNTERS = ('paths', 'paths_judged', 'paths_anomalous', 'anomalies', 'audio_chunks',
@@ -290,6 +292,10 @@ class ContactMonitor(ModelNode):
                 return
             try:
                 t0, x = rc.audio_from_msg(msg, self._format)
+                if t0 - self.get_clock().now().nanoseconds > self.p.max_future_s * 1e9:
+                    self.diag.report_input_error('audio_stamp_future', 'audio stamped more than '
+                                                 'max_future_s ahead of the node clock; chunk dropped')
+                    return
                 anomalies, done = self.monitor.push_audio(t0, x)
             except (ValueError, TypeError) as e:
                 self.diag.report_input_error('bad_audio', f'{e}; chunk dropped')

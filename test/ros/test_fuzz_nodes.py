@@ -18,7 +18,7 @@ def fuzz():
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize('which, domain', [('detector', 45), ('predictor', 46)])
+@pytest.mark.parametrize('which, domain', [('detector', 45), ('predictor', 46), ('monitor', 49)])
 def test_node_survives_malformed_messages(fuzz, tmp_path, which, domain):
     r = fuzz.fuzz_node(which, n=200, seed=domain, domain_id=domain, log_dir=tmp_path,
                        progress=False)
