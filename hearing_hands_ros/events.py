@@ -20,6 +20,8 @@ from hearing_hands_ros.audio import NS, AudioRingBuffer, OnsetDetector, detect_o
 KINDS = ('impact', 'slide')
 #: Level of silence at the wrist microphone (the sound world's noise floor) [dBFS].
 FLOOR_DB = -60.0
+#: A sound has ended once its level is within this of the level before its onset [dB].
+FLOOR_MARGIN_DB = 6.0
 
 
 @dataclass
@@ -103,12 +105,15 @@ def heard_events(audio: np.ndarray, sr: int, threshold_db: float = 12.0, level_s
     whose 10 ms RMS level stays within ``sustain_db`` of its first peak for at least ``slide_s``
     is a slide (friction keeps exciting the object; an impact rings down faster), lasting until
     the level falls below that; later onsets inside a slide are its texture, not events of their
-    own. With ``floor_margin_db``, a sound also ends once its level is within that margin of the
-    level before its onset (the room's noise): a quiet contact cannot fall ``sustain_db`` below
-    its peak above the noise, and would otherwise count as a slide that swallows every later
-    contact. A sustained sound may also be an impact that rings (metal, glass): where the robot knows
-    its motion, ``sliding(t0, t1)`` says whether the gripper moves along the surface over that
-    time, and a sustained sound while it does not is an impact (later onsets in it count).
+    own. With ``floor_margin_db`` (``FLOOR_MARGIN_DB`` is what the live ``HeardStream`` uses), a
+    sound also ends once its level is within that margin of the level before its onset (the
+    room's noise): a quiet contact cannot fall ``sustain_db`` below its peak above the noise, and
+    otherwise counts as a slide that swallows every later contact. The default (None) keeps the
+    ``sustain_db`` rule alone, which the shipped event model's targets and figures used
+    (docs/events.md, "Limits"). A sustained sound may also be an impact that rings (metal,
+    glass): where the robot knows its motion, ``sliding(t0, t1)`` says whether the gripper moves
+    along the surface over that time, and a sustained sound while it does not is an impact (later
+    onsets in it count).
     """
     x = np.asarray(audio, np.float32)
     onsets = detect_onsets(x, sr, threshold_db=threshold_db)
@@ -161,7 +166,7 @@ class HeardStream:
 
     def __init__(self, sample_rate: int, threshold_db: float = 12.0, level_s: float = 0.03,
                  min_level_s: float = 0.004, sustain_db: float = 20.0, history_s: float = 2.0,
-                 floor_margin_db: float = 6.0, texture_gap_s: float = 0.25,
+                 floor_margin_db: float = FLOOR_MARGIN_DB, texture_gap_s: float = 0.25,
                  sliding: Callable[[int, int], bool] | None = None):
         self.sample_rate = int(sample_rate)
         self.level_ns = int(level_s * NS)
