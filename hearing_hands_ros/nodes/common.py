@@ -20,6 +20,7 @@ Typical model node (module-level ``PARAMS``: test_package checks config/<node>.y
 from __future__ import annotations
 
 import collections
+import queue
 import threading
 import time
 import types
@@ -61,6 +62,13 @@ RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
 AUDIO_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                        reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE)
+#: Audio chunk subscriptions: best effort (matches reliable and best-effort publishers) but deep,
+#: so chunks are never dropped by the subscription queue while a callback is busy.
+AUDIO_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
+                           reliability=ReliabilityPolicy.BEST_EFFORT)
+#: An AudioInfo equal to the last one and this close after it is the same message, delivered on
+#: both the latched and the volatile subscription [s].
+INFO_REPEAT_S = 0.5
 
 
 def subscribe_info(node: Node, msg_type, topic: str, callback, callback_group=None) -> list:
@@ -79,6 +87,28 @@ def subscribe_info(node: Node, msg_type, topic: str, callback, callback_group=No
 
 
 # --- Parameters ------------------------------------------------------------------------------
+class InfoRepeats:
+    """Tells the second copy of an AudioInfo apart: a latched publisher's message arrives on
+    both halves of :func:`subscribe_info`."""
+
+    def __init__(self, window_s: float = INFO_REPEAT_S):
+        self.window_s = window_s
+        self._last: tuple | None = None               # (fields, monotonic time)
+
+    def seen(self, msg) -> bool:
+        """Is ``msg`` the same AudioInfo as the last one, just received? (Otherwise it is
+        remembered.)"""
+        key = (msg.channels, msg.sample_rate, msg.sample_format, msg.bitrate, msg.coding_format)
+        now = time.monotonic()
+        if self._last is not None and self._last[0] == key and now - self._last[1] < self.window_s:
+            return True
+        self._last = (key, now)
+        return False
+
+    def reset(self) -> None:
+        self._last = None
+
+
 def declare_params(node: Node, spec: Mapping[str, tuple[Any, str]]) -> types.SimpleNamespace:
     """Declare ``spec`` (name -> (default, description)) on ``node`` and return their values.
 
@@ -268,6 +298,35 @@ class ModelNode(LifecycleNode):
         while not pending.empty():
             pending.get_nowait()
             self.diag.count(dropped_key)
+
+    def enqueue(self, jobs: queue.Queue, job, dropped_key: str, what: str) -> None:
+        """Put ``job`` on the bounded queue ``jobs``; when it is full the oldest waiting job is
+        dropped (newer requests win), counted as ``dropped_key`` and reported as ``busy``."""
+        while True:
+            try:
+                jobs.put_nowait(job)
+                return
+            except queue.Full:
+                try:
+                    jobs.get_nowait()
+                except queue.Empty:
+                    continue
+                self.diag.count(dropped_key)
+                self.diag.report_input_error('busy', f'{what} queue full; the oldest waiting '
+                                             'path was dropped')
+
+    def serve(self, jobs: queue.Queue, handle: Callable, error_key: str) -> None:
+        """The worker loop (``start_worker``'s target): ``handle(*job)`` for each job until
+        stopped; one that fails is reported as ``error_key`` and the loop goes on."""
+        while not self._stop.is_set():
+            try:
+                job = jobs.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                handle(*job)
+            except Exception as e:  # noqa: BLE001 - one bad request must not stop the node
+                self.diag.report_input_error(error_key, f'{type(e).__name__}: {e}')
 
     def publisher(self, msg_type, topic: str, qos):
         """Create a lifecycle publisher: it sends only while active; ``cleanup`` destroys it."""

@@ -41,9 +41,8 @@ from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.errors import ModelError
 from hearing_hands_ros.images import ImageError, image_to_rgb
 from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig
-from hearing_hands_ros.nodes.common import (AUTOSTART, RELIABLE_QOS, SENSOR_QOS, ModelNode,
-                                            run_node)
-from hearing_hands_ros.nodes.sounding_object_detector import AUDIO_SUB_QOS, INFO_REPEAT_S
+from hearing_hands_ros.nodes.common import (AUDIO_SUB_QOS, AUTOSTART, RELIABLE_QOS, SENSOR_QOS,
+                                            InfoRepeats, ModelNode, run_node)
 
 PARAMS = {
     **AUTOSTART,
@@ -101,7 +100,7 @@ class ContactMonitor(ModelNode):
         self._K: np.ndarray | None = None
         self._aperture = float(self.p.aperture)
         self._format: A.AudioFormat | None = None
-        self._last_info = None
+        self._info_repeats = InfoRepeats()
         self._expected: dict = {}               # path start ns -> (frame, expected events)
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
         for key in COUNTERS:
@@ -210,30 +209,11 @@ class ContactMonitor(ModelNode):
         except tr.TrajectoryError as e:
             self.diag.report_input_error('bad_path', f'{e}; path not monitored')
             return
-        job = (int(times[0]), int(times[-1]), frame, traj, self._image, self._K, self._aperture)
-        while True:                             # a full queue drops its oldest path
-            try:
-                self._jobs.put_nowait(job)
-                return
-            except queue.Full:
-                try:
-                    self._jobs.get_nowait()
-                except queue.Empty:
-                    continue
-                self.diag.count('dropped_paths')
-                self.diag.report_input_error('busy', 'prediction queue full; the oldest waiting '
-                                             'path was dropped')
+        self.enqueue(self._jobs, (int(times[0]), int(times[-1]), frame, traj, self._image, self._K,
+                                  self._aperture), 'dropped_paths', 'prediction')
 
     def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self._jobs.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                self._expect(*job)
-            except Exception as e:  # noqa: BLE001 - one bad request must not stop the node
-                self.diag.report_input_error('prediction_failed', f'{type(e).__name__}: {e}')
+        self.serve(self._jobs, self._expect, 'prediction_failed')
 
     def _expect(self, start_ns, end_ns, frame, traj, image, K, aperture) -> None:
         source = self.p.expected_source
@@ -256,12 +236,8 @@ class ContactMonitor(ModelNode):
 
     # --- audio -----------------------------------------------------------------------------
     def on_audio_info(self, msg: AudioInfo) -> None:
-        key = (msg.channels, msg.sample_rate, msg.sample_format, msg.bitrate, msg.coding_format)
-        now = time.monotonic()
-        if self._last_info is not None and self._last_info[0] == key \
-                and now - self._last_info[1] < INFO_REPEAT_S:
+        if self._info_repeats.seen(msg):
             return
-        self._last_info = (key, now)
         try:
             fmt = A.AudioFormat.from_info(msg)
         except A.AudioFormatError as e:

@@ -156,31 +156,13 @@ class ContactSoundPredictor(ModelNode):
         except tr.TrajectoryError as e:
             self.diag.report_input_error('bad_path', f'{e}; path skipped')
             return
-        job = (start_ns, frame, traj, time.perf_counter())
-        while True:                       # a full queue drops its oldest path: newer plans win
-            try:
-                self._jobs.put_nowait(job)
-                return
-            except queue.Full:
-                try:
-                    self._jobs.get_nowait()
-                except queue.Empty:
-                    continue
-                self.diag.count('dropped_paths')
-                self.diag.report_input_error('busy', 'inference queue full; the oldest waiting '
-                                             'path was dropped')
+        # a full queue drops its oldest path: newer plans win
+        self.enqueue(self._jobs, (start_ns, frame, traj, time.perf_counter()), 'dropped_paths',
+                     'inference')
 
     # --- inference ------------------------------------------------------------------------
     def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self._jobs.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            try:
-                self._predict(*job)
-            except Exception as e:  # noqa: BLE001 - one bad request must not stop the node
-                self.diag.report_input_error('inference_failed', f'{type(e).__name__}: {e}')
+        self.serve(self._jobs, self._predict, 'inference_failed')
 
     def _predict(self, start_ns: int, frame: str, traj: tr.Trajectory, t_received: float) -> None:
         with self._lock:

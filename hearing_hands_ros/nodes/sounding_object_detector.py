@@ -31,7 +31,6 @@ import cv2
 import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
@@ -41,17 +40,14 @@ from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros.detector_pipeline import Answer, DetectorPipeline, InputError, PipelineConfig
 from hearing_hands_ros.models.detector import DetectorConfig, torch_loader
 from hearing_hands_ros.models.look_match import LookConfig, load_look_match
-from hearing_hands_ros.nodes.common import AUTOSTART, SENSOR_QOS, ModelNode, run_node
+from hearing_hands_ros.nodes.common import (AUDIO_SUB_QOS, AUTOSTART, SENSOR_QOS, InfoRepeats, ModelNode,
+                                            run_node)
 from hearing_hands_ros.overlay import debug_overlay
 from hearing_hands_ros.paths import model_path
 from hearing_hands_ros.errors import ModelError
 from hearing_hands_ros.runtime import load_bundle
 
 NS = 1_000_000_000
-#: Best effort (matches reliable and best-effort publishers) but deep: chunks are never dropped
-#: by the subscription queue while a callback is busy.
-AUDIO_SUB_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
-                           reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
 def default_model_path() -> str:
@@ -87,9 +83,6 @@ PARAMS = {
 }
 
 
-#: An AudioInfo equal to the last one and this close after it is the same message, delivered on
-#: both the latched and the volatile subscription [s].
-INFO_REPEAT_S = 0.5
 COUNTERS = ('events', 'detections_published', 'dropped_events', 'dropped_frames', 'audio_chunks')
 
 
@@ -102,7 +95,7 @@ class SoundingObjectDetector(ModelNode):
         self.cfg: DetectorConfig | None = None
         self.pipe: DetectorPipeline | None = None
         self._events: queue.Queue = queue.Queue(maxsize=64)
-        self._last_info: tuple | None = None
+        self._info_repeats = InfoRepeats()
         for key in COUNTERS:
             self.diag.count(key, 0)
         self.start()
@@ -157,7 +150,7 @@ class SoundingObjectDetector(ModelNode):
 
     def activate(self) -> None:
         """Subscribe the sensors and start the inference thread."""
-        self._last_info = None
+        self._info_repeats.reset()
         audio_group = MutuallyExclusiveCallbackGroup()
         self.subscribe_info(AudioInfo, 'audio_info', self.on_audio_info, audio_group)
         self.subscribe(AudioDataStamped, 'audio_stamped', self.on_audio, AUDIO_SUB_QOS,
@@ -198,12 +191,8 @@ class SoundingObjectDetector(ModelNode):
 
     def on_audio_info(self, msg: AudioInfo) -> None:
         # a latched publisher's message comes on both halves of the info pair: take it once
-        key = (msg.channels, msg.sample_rate, msg.sample_format, msg.bitrate, msg.coding_format)
-        now = time.monotonic()
-        if self._last_info is not None and self._last_info[0] == key \
-                and now - self._last_info[1] < INFO_REPEAT_S:
+        if self._info_repeats.seen(msg):
             return
-        self._last_info = (key, now)
         try:
             fmt = A.AudioFormat.from_info(msg)
         except A.AudioFormatError as e:
