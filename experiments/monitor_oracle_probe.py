@@ -35,12 +35,12 @@ def oracle_expect(clean_heard: dict, kinematic):
 def probe(fault_bags, clean_bags, planner) -> dict:
     """Action trials per expectation source over paired episodes (up to each first fault)."""
     from hearing_hands_ros.data.bags import read_episode
-    from hearing_hands_ros.eval.monitor import action_trials, replay
+    from hearing_hands_ros.eval.monitor import action_trials, planner_expect, replay
     from hearing_hands_ros.monitor import MonitorConfig
     cfg = MonitorConfig(min_confidence=0.0)
 
     def source(name):
-        return lambda traj, rgb, K, ap: planner.expect([traj], rgb, K=K, aperture=ap, source=name)[0]
+        return planner_expect(planner, name)
     out = collections.defaultdict(list)
     for fb, cb in zip(fault_bags, clean_bags):
         ep, clean = read_episode(fb), read_episode(cb)

@@ -93,6 +93,25 @@ def _decisions(found, cfg: MonitorConfig) -> list[Decision]:
     return out
 
 
+CHUNK = 512                  # samples per replayed audio chunk (32 ms at 16 kHz, as recorded)
+
+
+def audio_chunks(ep) -> list[tuple[int, np.ndarray]]:
+    """An episode's audio as the microphone sent it: ``(first sample's stamp [ns], samples)``
+    in ``CHUNK``-sample pieces."""
+    sr = ep.sample_rate
+    return [(ep.audio_start_ns + (k * NS) // sr, ep.audio[k:k + CHUNK])
+            for k in range(0, len(ep.audio), CHUNK)]
+
+
+def planner_expect(planner, source: str):
+    """``expect(traj, rgb, K, aperture) -> (events, sliding)`` for :func:`replay`, as the node's
+    ``expected_source`` asks ``Planner.expect``."""
+    def expect(traj, rgb, K, aperture):
+        return planner.expect([traj], rgb, K=K, aperture=aperture, source=source)[0]
+    return expect
+
+
 def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
            calibration=None) -> Replay:
     """Feed one recorded episode (``data.bags.Episode``) through :class:`ExecutionMonitor` as
@@ -104,16 +123,16 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
     mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify, calibration=calibration)
     K = None if ep.camera_info is None else np.asarray(ep.camera_info['K'], float).reshape(3, 3)
     out = Replay()
-    chunk = 512
-    n_chunks = int(np.ceil(len(ep.audio) / chunk))
-    t_chunk = [ep.audio_start_ns + ((k + 1) * chunk * NS) // sr for k in range(n_chunks)]
+
+    def push(t0, x):
+        found, done = mon.push_audio(t0, x)
+        out.decisions += _decisions(found, cfg)
+        out.outcomes += done
+    chunks = audio_chunks(ep)
     k = 0
     for stamp, times, pos, quat in sorted(ep.paths, key=lambda p: p[0]):
-        while k < n_chunks and t_chunk[k] <= stamp:
-            t0 = ep.audio_start_ns + (k * chunk * NS) // sr
-            found, done = mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])
-            out.decisions += _decisions(found, cfg)
-            out.outcomes += done
+        while k < len(chunks) and chunks[k][0] + (CHUNK * NS) // sr <= stamp:   # due by then
+            push(*chunks[k])
             k += 1
         i = int(np.searchsorted(ep.image_stamps_ns, stamp, side='right')) - 1
         rgb = ep.images[max(i, 0)]
@@ -124,16 +143,10 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
         out.paths.append((int(times[0]), int(times[-1])))
         out.decisions += _decisions(mon.add_path(int(times[0]), int(times[0]), int(times[-1]),
                                                  events, sliding), cfg)
-    while k < n_chunks:
-        t0 = ep.audio_start_ns + (k * chunk * NS) // sr
-        found, done = mon.push_audio(t0, ep.audio[k * chunk:(k + 1) * chunk])
-        out.decisions += _decisions(found, cfg)
-        out.outcomes += done
-        k += 1
-    found, done = mon.push_audio(ep.audio_start_ns + (n_chunks * chunk * NS) // sr,
-                                 np.zeros(int((tail_s + 0.1) * sr), np.float32))   # judge the last
-    out.decisions += _decisions(found, cfg)
-    out.outcomes += done
+    for chunk in chunks[k:]:
+        push(*chunk)
+    push(ep.audio_start_ns + (len(chunks) * CHUNK * NS) // sr,        # silence: judge the last
+         np.zeros(int((tail_s + 0.1) * sr), np.float32))
     return out
 
 
@@ -141,11 +154,8 @@ def loudness_replay(ep, contact_paths: set, loud_db: float, tail_s: float = 0.3)
     """The ``loudness_rule`` baseline over one episode: every onset louder than ``loud_db``,
     and every contact motion (path stamps in ``contact_paths``) with no onset heard in it."""
     from hearing_hands_ros.events import HeardStream
-    sr = ep.sample_rate
-    stream = HeardStream(sr)
-    heard = []
-    for k in range(0, len(ep.audio), 512):
-        heard += stream.push(ep.audio_start_ns + (k * NS) // sr, ep.audio[k:k + 512])
+    stream = HeardStream(ep.sample_rate)
+    heard = [h for t0, x in audio_chunks(ep) for h in stream.push(t0, x)]
     out = Replay(paths=[(int(p[1][0]), int(p[1][-1])) for p in sorted(ep.paths, key=lambda p: p[0])])
     tail = int(tail_s * NS)
     for start, end in out.paths:
@@ -289,9 +299,8 @@ def run(args) -> int:
                 contact = {s for s, *_ in ep.paths if any(abs(s - c) < 2_000_000 for c in contact)}
                 rep = loudness_replay(ep, contact, args.loud_db)
             else:
-                def expect(traj, rgb, K, aperture, source=m):
-                    return planner.expect([traj], rgb, K=K, aperture=aperture, source=source)[0]
-                rep = replay(ep, expect, cfg, classify=classify, calibration=calibrations[m])
+                rep = replay(ep, planner_expect(planner, m), cfg, classify=classify,
+                             calibration=calibrations[m])
             per[m].append(action_trials(ep.truth, rep, threshold))
     result = dict(episodes=len(bags), threshold=threshold, loud_db=args.loud_db,
                   material_check=bool(args.material_check),

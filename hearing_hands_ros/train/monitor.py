@@ -35,16 +35,12 @@ def fit(bags, planner, source: str, progress: bool = True):
     from tqdm import tqdm
 
     from hearing_hands_ros.data.bags import read_episode
-    from hearing_hands_ros.eval.monitor import replay
+    from hearing_hands_ros.eval.monitor import planner_expect, replay
     from hearing_hands_ros.monitor import Calibration, MonitorConfig
     cal = Calibration(source=source)
     cfg = MonitorConfig(min_probability=0.0, min_confidence=1.1)     # every event, no reports
     for bag in tqdm(bags, desc='episodes', unit='ep', disable=not progress):
-        ep = read_episode(bag)
-
-        def expect(traj, rgb, K, aperture):
-            return planner.expect([traj], rgb, K=K, aperture=aperture, source=source)[0]
-        for outcome in replay(ep, expect, cfg).outcomes:
+        for outcome in replay(read_episode(bag), planner_expect(planner, source), cfg).outcomes:
             cal.add(outcome.results)
     return cal
 
