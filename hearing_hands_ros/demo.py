@@ -15,6 +15,42 @@ import numpy as np
 from hearing_hands_ros.eval.predictor_figures import spectrogram_figure
 
 
+#: A node's input names remapped onto the topics sim_robot publishes.
+SIM_REMAPS = ['--ros-args', '-r', 'image:=wrist_camera/image_raw',
+              '-r', 'camera_info:=wrist_camera/camera_info',
+              '-r', 'joint_states:=gripper/joint_states',
+              '-r', 'audio_stamped:=audio/audio_stamped', '-r', 'audio_info:=audio/audio_info']
+
+
+def _play(ctx, sim, nodes, settle_s: float) -> None:
+    """Spin ``sim`` and ``nodes`` until sim's episodes are over and ``settle_s`` more; then
+    close and destroy them all and shut ``ctx`` down. One single-threaded executor per node:
+    rclpy's MultiThreadedExecutor spends most of its time re-scanning its futures when three busy
+    nodes share it (measured with py-spy)."""
+    import threading
+    import time
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    executors = [SingleThreadedExecutor(context=ctx) for _ in range(len(nodes) + 1)]
+    for ex, n in zip(executors, (sim, *nodes)):
+        ex.add_node(n)
+        threading.Thread(target=ex.spin, daemon=True).start()
+    try:
+        while not sim.done_future.done():
+            time.sleep(0.1)
+        time.sleep(settle_s)
+    finally:
+        for ex in executors:
+            ex.shutdown(timeout_sec=2)
+        for n in (*nodes, sim):
+            if hasattr(n, 'close'):
+                n.close()
+        for n in (sim, *nodes):
+            n.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
 # --- the detector, live on sim_robot ------------------------------------------------------------
 def demo_live(out_dir: Path, model: Path, seed: int = 0, n_actions: int = 4,
               scenarios: tuple[str, ...] = ('ambiguous', 'mixed'), speed: float = 2.0,
@@ -60,11 +96,8 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
                   domain_id: int):
     """One live episode: returns (tiles, rows, detection arrays, ground-truth contacts)."""
     import os
-    import threading
-    import time
 
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
@@ -84,34 +117,13 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
                   speed=float(speed), start_delay=1.0, exit_when_done=True)
     sim = SimRobot(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
     det = DetectorNode(context=ctx, parameter_overrides=[Parameter('model_path', value=str(model))],
-                       cli_args=['--ros-args', '-r', 'image:=wrist_camera/image_raw',
-                                 '-r', 'camera_info:=wrist_camera/camera_info',
-                                 '-r', 'joint_states:=gripper/joint_states',
-                                 '-r', 'audio_stamped:=audio/audio_stamped',
-                                 '-r', 'audio_info:=audio/audio_info'])
+                       cli_args=SIM_REMAPS)
     tap = rclpy.create_node('demo_collector', context=ctx)
     detections, frames = [], {}
     tap.create_subscription(Detection2DArray, 'sounding_objects', detections.append, 50)
     tap.create_subscription(Image, 'wrist_camera/image_raw',
                             lambda m: frames.__setitem__(rc.stamp_to_ns(m.header.stamp), m), SENSOR_QOS)
-    # One single-threaded executor per node: rclpy's MultiThreadedExecutor spends most of its
-    # time re-scanning its futures when three busy nodes share it (measured with py-spy).
-    executors = [SingleThreadedExecutor(context=ctx) for _ in range(3)]
-    for ex, n in zip(executors, (sim, det, tap)):
-        ex.add_node(n)
-        threading.Thread(target=ex.spin, daemon=True).start()
-    try:
-        while not sim.done_future.done():
-            time.sleep(0.1)
-        time.sleep(1.5)                     # the last events' audio windows and inference
-    finally:
-        for ex in executors:
-            ex.shutdown(timeout_sec=2)
-        det.close()
-        sim.close()
-        for n in (sim, det, tap):
-            n.destroy_node()
-        rclpy.shutdown(context=ctx)
+    _play(ctx, sim, (det, tap), settle_s=1.5)     # the last events' audio windows and inference
 
     # Ground truth: the same episode replayed offline (labels per frame, contacts).
     world = SoundWorld(SimConfig(scenario=scenario, seed=int(seed), n_actions=int(n_actions)))
@@ -204,13 +216,10 @@ def demo_monitor(out_dir: Path, seed: int = 0, script: str = MONITOR_SCRIPT, spe
     (one row per path: its action, status and anomalies). Returns (files, what was received:
     ``status`` and ``anomalies`` messages, ``truth``)."""
     import os
-    import threading
-    import time
 
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped
     from hearing_hands_msgs.msg import ContactAnomalyArray, ExecutionStatus
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
 
     from hearing_hands_ros import audio as A
@@ -229,31 +238,13 @@ def demo_monitor(out_dir: Path, seed: int = 0, script: str = MONITOR_SCRIPT, spe
     sim = SimRobot(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in sim_params.items()])
     mon = ContactMonitor(context=ctx, parameter_overrides=[Parameter(k, value=v) for k, v in
                                                            {'backend': 'cpu', **(params or {})}.items()],
-                         cli_args=['--ros-args', '-r', 'image:=wrist_camera/image_raw',
-                                   '-r', 'camera_info:=wrist_camera/camera_info',
-                                   '-r', 'joint_states:=gripper/joint_states',
-                                   '-r', 'audio_stamped:=audio/audio_stamped',
-                                   '-r', 'audio_info:=audio/audio_info'])
+                         cli_args=SIM_REMAPS)
     tap = rclpy.create_node('demo_monitor_collector', context=ctx)
     got = {'status': [], 'anomalies': [], 'audio': []}
     tap.create_subscription(ExecutionStatus, 'execution_status', got['status'].append, 50)
     tap.create_subscription(ContactAnomalyArray, 'contact_anomalies', got['anomalies'].append, 50)
     tap.create_subscription(AudioDataStamped, 'audio/audio_stamped', got['audio'].append, AUDIO_QOS)
-    executors = [SingleThreadedExecutor(context=ctx) for _ in range(3)]
-    for ex, n in zip(executors, (sim, mon, tap)):
-        ex.add_node(n)
-        threading.Thread(target=ex.spin, daemon=True).start()
-    try:
-        while not sim.done_future.done():
-            time.sleep(0.1)
-        time.sleep(1.0)                     # the last path's tail is judged
-    finally:
-        for ex in executors:
-            ex.shutdown(timeout_sec=2)
-        sim.close()
-        for n in (sim, mon, tap):
-            n.destroy_node()
-        rclpy.shutdown(context=ctx)
+    _play(ctx, sim, (mon, tap), settle_s=1.0)     # the last path's tail is judged
 
     # the ground truth of the same episode, replayed offline (the simulator is deterministic)
     from hearing_hands_ros.nodes.sim_robot import parse_script
