@@ -65,6 +65,11 @@ class MonitorConfig:
     near_s: float = 10.0                 # [s] (chosen on validation: anywhere in the path)
     near_weight: float = 0.3
 
+    def window(self, e: ContactEvent) -> tuple[float, float]:
+        """The window [s from the path start] in which an onset matches expected event ``e``."""
+        half = self.tolerance_s + self.spread_k * e.time_std
+        return e.time - half, e.time + e.duration + half
+
 
 @dataclass
 class Anomaly:
@@ -100,9 +105,7 @@ class PathMonitor:
 
     def __post_init__(self):
         c = self.cfg
-        half = lambda e: c.tolerance_s + c.spread_k * e.time_std  # noqa: E731
-        self._slots = [_Slot(e, e.time - half(e), e.time + e.duration + half(e))
-                       for e in sorted(self.events, key=lambda e: e.time)]
+        self._slots = [_Slot(e, *c.window(e)) for e in sorted(self.events, key=lambda e: e.time)]
         self.now = float('-inf')
         self.onsets: list[float] = []    # [s] onsets heard in this path
 

@@ -86,8 +86,7 @@ def _decisions(found, cfg: MonitorConfig) -> list[Decision]:
     for start_ns, a in found:
         end = None
         if a.kind == 'MISSING' and a.expected is not None:
-            e = a.expected
-            end = start_ns + int((e.time + cfg.tolerance_s + cfg.spread_k * e.time_std) * NS)
+            end = start_ns + int(cfg.window(a.expected)[1] * NS)
         out.append(Decision(start_ns, a.kind, float(a.confidence),
                             start_ns + int(round(a.decided_at * NS)), end))
     return out
