@@ -435,6 +435,13 @@ def run_node(node_factory: Callable[[], Node], args: list[str] | None = None) ->
         return 0
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
+    except RuntimeError:
+        # A signal shuts the context down from rclpy's signal handler; if that lands while the
+        # executor builds its wait set, rclpy raises RCLError (a RuntimeError) instead of
+        # ExternalShutdownException (ros2/rclpy#398, ros2/ros2cli#854). That is a clean stop.
+        if rclpy.ok():
+            raise
+        return 0
     finally:
         if node is not None:
             close = getattr(node, 'close', None)
