@@ -40,6 +40,7 @@ GROUPS: dict[str, tuple[str, dict[str, str]]] = {
     'train': ('train a model from rosbag2 episodes', {
         'detector': 'hearing_hands_ros.train.detector',
         'look-match': 'hearing_hands_ros.train.look_match',
+        'contact-rule': 'hearing_hands_ros.train.contact_rule',
         'predictor': 'hearing_hands_ros.train.predictor',
         'events': 'hearing_hands_ros.train.events',
         'monitor': 'hearing_hands_ros.train.monitor'}),
@@ -342,10 +343,12 @@ class Simulate:
                        help='number of episodes')
         p.add_argument('--seed', type=int, default=0, help='seed of the first episode')
         p.add_argument('--out', type=Path, required=True, help='output folder')
-        p.add_argument('--scenario', choices=['mixed', 'ambiguous'], default='mixed',
+        p.add_argument('--scenario', choices=['mixed', 'ambiguous', 'alternating'], default='mixed',
                        help='mixed: varied materials and actions; ambiguous: strikes between two '
                             'adjacent objects of different materials, a few millimetres apart in '
-                            'height, where only the sound tells which one was touched')
+                            'height, where only the sound tells which one was touched; '
+                            'alternating: the same pair, each object struck alone first, then '
+                            'strikes at the gap and lone strikes in turn')
         p.add_argument('--overwrite', action='store_true', help='replace existing episodes')
         p.add_argument('--quiet', action='store_true', help='no progress bar')
         _add_sim_options(p)

@@ -35,13 +35,15 @@ from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, JointState
 
 from hearing_hands_ros import ros_convert as rc
+from hearing_hands_ros.sim.scene import SCENARIOS
 from hearing_hands_ros.nodes.common import (AUDIO_QOS, INFO_QOS, RELIABLE_QOS, SENSOR_QOS,
                                             Diagnostics, declare_params, run_node)
 
 #: name -> (default, description); config/sim_robot.yaml sets the same names.
 PARAMS = {
-    'scenario': ('mixed', "Scene family: 'mixed' (varied materials) or 'ambiguous' "
-                          '(two adjacent objects of nearly equal height: only the sound tells which one was struck).'),
+    'scenario': ('mixed', "Scene family: 'mixed' (varied materials), 'ambiguous' (two adjacent "
+                          'objects of nearly equal height: only the sound tells which one was struck) or '
+                          "'alternating' (the same pair, struck alone and at the gap in turn)."),
     'seed': (0, 'Seed of the first episode; episode k uses seed + k.'),
     'episodes': (1, 'Number of episodes to play; 0 = loop forever (new seed each time).'),
     'n_actions': (0, 'Scripted actions per episode; 0 = the scenario default.'),
@@ -102,8 +104,8 @@ class SimRobot(Node):
     def _check_params(self) -> None:
         p = self.p
         problems = []
-        if p.scenario not in ('mixed', 'ambiguous'):
-            problems.append(f"scenario must be 'mixed' or 'ambiguous', not {p.scenario!r}")
+        if p.scenario not in SCENARIOS:
+            problems.append(f"scenario must be one of {', '.join(SCENARIOS)}, not {p.scenario!r}")
         if not (16 <= p.width <= 4096 and 16 <= p.height <= 4096):
             problems.append(f'width and height must be in [16, 4096], not {p.width}x{p.height}')
         if not 0 < p.fps <= 240:

@@ -420,6 +420,24 @@ def plan_ambiguous(b, o, other, rng, kind='tap'):
     return dict(params, mode='gap', ambiguous=True, pair=[o.id, other.id], gap=round(gap, 4))
 
 
+def plan_lone(b, o, other, rng, kind='tap'):
+    """Strike object o of the ambiguous pair alone: on its far side from ``other``, the closed
+    fingers lying along the gap (not across it), so that only o is at the fingertips. The
+    ``alternating`` scenario mixes these with gap strikes (``plan_ambiguous``): what the robot
+    hears of each object alone is what it can remember."""
+    u = other.pos[:2] - o.pos[:2]
+    u = u / max(np.linalg.norm(u), 1e-6)
+    r_o = 0.5 * o.width_along(np.r_[u, 0.0])
+    inset = r_o - 0.004 if o.shape in ('cup', 'bowl') else 0.35 * r_o       # rim or top
+    xy = o.pos[:2] - u * inset
+    p = np.r_[xy, o.top]
+    hover, depth, v, reps = _strike_params(kind, rng)
+    yaw = np.arctan2(u[1], u[0]) + np.pi / 2 + (np.pi if rng.random() < 0.5 else 0.0)
+    b.transit(xy[0], xy[1], o.top + hover, yaw=yaw, ap=0.0, turn=2 * np.pi)
+    params = _strikes(b, p, kind, hover, depth, v, reps, rng)
+    return dict(params, mode='lone', ambiguous=False, pair=[o.id, other.id])
+
+
 def side_by_side(a: ObjState, b: ObjState) -> bool:
     """Whether the ambiguous pair is still on the table a few millimetres apart (a fault may have
     moved one of them away)."""
@@ -430,8 +448,25 @@ def side_by_side(a: ObjState, b: ObjState) -> bool:
 
 
 def schedule(scenario: str, n_actions, objects: list, rng, pair=()) -> list:
-    """The action sequence of an episode: list of (type, target id)."""
+    """The action sequence of an episode: list of (type, target id), and for the
+    ``alternating`` scenario (type, target id, None, 'lone' | 'gap')."""
     ids = [o.id for o in objects]
+    if scenario == 'alternating':
+        # each object of the pair struck alone first (in random order), then gap strikes and lone
+        # strikes of either object alternate, as touches of the same objects do in real work
+        n = int(n_actions) if n_actions is not None else int(rng.integers(6, 10))
+        kinds = rng.choice(['tap', 'tap', 'knock', 'hit'], size=n)
+        lone = rng.choice(['tap', 'tap', 'knock'], size=n)      # a hit on one edge can tip it
+        first = [int(i) for i in rng.permutation(list(pair))]
+        out = []
+        for k in range(n):
+            if k < 2:
+                out.append((str(lone[k]), first[k], None, 'lone'))
+            elif k % 2 == 0:
+                out.append((str(kinds[k]), int(pair[0]), None, 'gap'))
+            else:
+                out.append((str(lone[k]), int(rng.choice(list(pair))), None, 'lone'))
+        return out
     if scenario == 'ambiguous':
         n = int(n_actions) if n_actions is not None else int(rng.integers(3, 7))
         kinds = rng.choice(['tap', 'tap', 'knock', 'hit'], size=n)
@@ -444,8 +479,11 @@ def schedule(scenario: str, n_actions, objects: list, rng, pair=()) -> list:
     return [(str(k), 0 if k == 'idle' else int(rng.choice(ids))) for k in kinds]
 
 
-def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=()) -> Plan:
+def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=(),
+                mode: str | None = None) -> Plan:
     """Plan one action from the current gripper configuration q0 (5,) at time t0.
+
+    mode 'lone': a strike of a pair member alone (``plan_lone``), not at the gap.
 
     objects: id -> ObjState (current). Actions whose target left the table are re-targeted to
     another object on the table, or become idle; ungraspable targets are tapped instead.
@@ -462,7 +500,10 @@ def plan_action(kind: str, target: int, t0: float, q0, objects: dict, rng, pair=
     if kind in ('pick_place', 'drop') and not graspable(objects[target]):
         kind = 'tap'
     params = {}
-    if pair and target in pair and kind in ('tap', 'hit', 'knock') and side_by_side(
+    if mode == 'lone' and pair and target in pair and kind in ('tap', 'hit', 'knock'):
+        params = plan_lone(b, objects[target], objects[[i for i in pair if i != target][0]], rng,
+                           kind)
+    elif pair and target in pair and kind in ('tap', 'hit', 'knock') and side_by_side(
             *(objects[i] for i in pair)):
         o, other = sorted((objects[i] for i in pair), key=lambda s: -s.top)   # strike the taller
         target = o.id

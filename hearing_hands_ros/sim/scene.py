@@ -30,6 +30,8 @@ SHAPES = ('box', 'cylinder', 'cup', 'bowl', 'plate', 'sphere', 'stick')
 # (the closed finger pair, 28 mm long, bridges it and lands on the taller one's edge). The two
 # heights differ by only a few millimetres, which of the two is taller is random, so the wrist
 # camera cannot tell which one the fingers will strike: only the sound can.
+SCENARIOS = ('mixed', 'ambiguous', 'alternating')   # alternating: the ambiguous pair, struck alone
+#                                                    and at the gap in turn (sim.actions.schedule)
 PAIR_SHAPES = ('box', 'cylinder', 'cup', 'bowl')
 PAIR_GAP = (0.004, 0.010)     # gap between the facing surfaces [m]
 PAIR_DZ = (0.0015, 0.004)     # height difference of the pair [m]
@@ -264,7 +266,7 @@ def sample_objects(rng: np.random.Generator, scenario: str):
             objs = [_sample_object(k + 1, rng) for k in range(n)]
             if _place(objs, rng, []):
                 return objs, ()
-    if scenario == 'ambiguous':
+    if scenario in ('ambiguous', 'alternating'):
         # Two different materials side by side, nearly equally tall; which one is taller (the one
         # the gripper strikes) is random, so both materials are heard as targets across episodes.
         while True:
@@ -476,7 +478,7 @@ def add_obstacle(xml: str, spec: ObjectSpec, rng: np.random.Generator) -> str:
 
 
 def generate_scene(seed: int, scenario: str = 'mixed', timestep: float = 0.001) -> Scene:
-    """Sample a scene for `seed` and `scenario` ('mixed' | 'ambiguous')."""
+    """Sample a scene for `seed` and `scenario` (one of ``SCENARIOS``)."""
     rng = np.random.default_rng([seed, 0x5CE7E])
     objects, pair = sample_objects(rng, scenario)
     xml = build_mjcf(objects, rng, timestep)

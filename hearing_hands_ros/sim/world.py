@@ -48,7 +48,7 @@ from . import actions as act  # noqa: E402
 from . import faults as flt  # noqa: E402
 from .materials import get_material  # noqa: E402
 from .modal import Excitation, ModalSynth, ObjectSound  # noqa: E402
-from .scene import (CAM_FOVY, GRIPPER_HOME, GRIPPER_ID, OBSTACLE_PARK, TABLE_ID,  # noqa: E402
+from .scene import (CAM_FOVY, GRIPPER_HOME, GRIPPER_ID, OBSTACLE_PARK, SCENARIOS, TABLE_ID,  # noqa: E402
                     add_obstacle, generate_scene, geom_sound_ids, label_lut, sample_obstacle)
 
 DEFAULT_START_NS = 1_767_225_600 * 10 ** 9
@@ -79,7 +79,7 @@ OBSTACLE_SOUND_MASS = 1.0
 class SimConfig:
     """Episode configuration (docs/contract.md)."""
 
-    scenario: str = 'mixed'            # 'mixed' | 'ambiguous'
+    scenario: str = 'mixed'            # one of SCENARIOS
     seed: int = 0
     n_actions: int | None = None       # None: scenario default (mixed 4-8, ambiguous 3-6)
     width: int = 128
@@ -194,7 +194,7 @@ class SoundWorld:
         self._forced = {k: e[2] for k, e in enumerate(self.script or []) if e[2] is not None}
         if cfg.physics_hz < 1000:
             raise ValueError('physics_hz must be >= 1000')
-        if cfg.scenario not in ('mixed', 'ambiguous'):
+        if cfg.scenario not in SCENARIOS:
             raise ValueError(f'unknown scenario {cfg.scenario!r}')
         self.cfg = cfg
         self.dt = 1.0 / cfg.physics_hz
@@ -482,10 +482,10 @@ class SoundWorld:
                 yield from self._advance(q_ref, np.zeros(5))
             sched = self.script if self.script is not None else act.schedule(
                 c.scenario, c.n_actions, self.scene.objects, rng, self.scene.pair)
-            for k, (kind, target, *_) in enumerate(sched):
+            for k, (kind, target, *rest) in enumerate(sched):
                 t0 = self._i * self.dt
                 plan = act.plan_action(kind, target, t0, q_ref, self.object_states(), rng,
-                                       self.scene.pair)
+                                       self.scene.pair, mode=rest[1] if len(rest) > 1 else None)
                 self._action_index = k
                 for times, P, Q in plan.paths(PATH_HZ):       # approach, then contact motion
                     self._push(PathEvent(float(times[0]), times, P, Q, plan.kind, k))

@@ -159,6 +159,30 @@ def test_ambiguous_strikes_only_the_taller_of_the_pair(seed):
     assert (cols[tall].mean() - u) * (cols[short].mean() - u) < 0
 
 
+def test_alternating_strikes_each_of_the_pair_alone_then_at_the_gap_in_turn():
+    """Alternating scenario: the ambiguous pair; the first two actions strike each object alone
+    (only it is touched), then gap strikes (the taller one, flagged ambiguous) and lone strikes
+    alternate."""
+    world = SoundWorld(SimConfig(scenario='alternating', seed=3, width=48, height=48, n_actions=6))
+    _run(world)
+    truth = world.truth
+    o1, o2 = truth['objects'][:2]
+    tall = 1 if o1['size'][2] > o2['size'][2] else 2
+    actions = truth['actions']
+    modes = [a['params'].get('mode') for a in actions]
+    assert modes == ['lone', 'lone', 'gap', 'lone', 'gap', 'lone']
+    assert {actions[0]['target'], actions[1]['target']} == {1, 2}
+    for a in actions:
+        assert a['params']['ambiguous'] == (a['params']['mode'] == 'gap')
+        if a['params']['mode'] == 'gap':
+            assert a['target'] == tall
+    for c in truth['contacts']:
+        if c['gripper'] and c['kind'] == 'impact':
+            assert c['objects'][0] == actions[c['action']]['target']   # the struck one only
+    struck = {c['action'] for c in truth['contacts'] if c['gripper'] and c['kind'] == 'impact'}
+    assert struck == set(range(len(actions)))
+
+
 def test_labels_match_visible_objects(tap_episode):
     world, evs, _ = tap_episode
     ids = {o['id'] for o in world.truth['objects']}
