@@ -126,6 +126,83 @@ class TableModel:
         return table.reshape(rgb.shape[:2])
 
 
+def segment_locator(tcp_pose, T_tcp_camera, K, shape: tuple[int, int], size: int):
+    """mask (size, size) of a segment -> its centre's world point (3,) on the horizontal plane
+    through the TCP (the contact height: what the fingers touch is at the TCP), through the wrist
+    camera (intrinsics ``K`` of frames of ``shape`` (H, W), pose ``tcp_pose`` * ``T_tcp_camera``);
+    its ``contact`` attribute is the TCP position. What the object sound memory tells objects
+    apart by: objects stay put, the camera moves."""
+    from .images import compose_poses, pixels_on_plane
+    cam = compose_poses(tcp_pose, T_tcp_camera)
+    z = float(np.asarray(tcp_pose[0], float)[2])
+    sx, sy = shape[1] / size, shape[0] / size
+
+    def locate(mask: np.ndarray) -> np.ndarray:
+        ys, xs = np.nonzero(mask)
+        if not len(xs):
+            return np.full(3, np.nan)
+        return pixels_on_plane([[(xs.mean() + 0.5) * sx, (ys.mean() + 0.5) * sy]], cam, K, z)[0]
+    locate.contact = np.asarray(tcp_pose[0], float)       # the contact point itself (world)
+    return locate
+
+
+class TableSchedule:
+    """Which frames an event's table colour model is fitted on: the one causal policy of the
+    ``sounding_object_detector`` node and of ``evaluate detector``.
+
+    Refit ticks fall every ``refit_s`` of frame stamps from the first frame (tick 0 is the first
+    frame itself). An event whose paired frame is stamped t uses the model fitted on the last
+    ``history`` frames stamped at or before the latest tick <= t: never a later frame, and the
+    same frames whoever replays the stream, whenever its worker gets to the event.
+    """
+
+    def __init__(self, refit_s: float = 2.0, history: int = 30, k: int = 6):
+        self.refit_ns = max(1, int(round(float(refit_s) * 1e9)))
+        self.history, self.k = max(1, int(history)), int(k)
+        self.t0: int | None = None
+        self._fits: dict[int, TableModel] = {}
+
+    def reset(self) -> None:
+        """A new stream (stamps went backwards)."""
+        self.t0, self._fits = None, {}
+
+    def tick(self, t_ns: int) -> int:
+        """The latest tick at or before ``t_ns`` (the first stamp seen starts tick 0)."""
+        if self.t0 is None:
+            self.t0 = int(t_ns)
+        return max(0, (int(t_ns) - self.t0) // self.refit_ns)
+
+    def tick_ns(self, tick: int) -> int:
+        return self.t0 + tick * self.refit_ns
+
+    def pick(self, t_ns: int, stamps: np.ndarray) -> tuple[int, np.ndarray]:
+        """(tick, indices of the frames to fit on) for an event paired with the frame at t_ns;
+        stamps (N,) ascending. With no frame left at or before the tick, the frames up to t_ns."""
+        stamps = np.asarray(stamps, np.int64)
+        if self.t0 is None and len(stamps):
+            self.t0 = int(stamps[0])                     # a recording: its first frame
+        k = self.tick(t_ns)
+        idx = np.flatnonzero(stamps <= self.tick_ns(k))
+        if not len(idx):
+            idx = np.flatnonzero(stamps <= t_ns)
+        return k, idx[-self.history:] if len(idx) else np.array([int(np.argmin(np.abs(stamps - t_ns)))])
+
+    def model(self, t_ns: int, stamps: np.ndarray, frames: np.ndarray) -> TableModel:
+        """The table model of an event paired with the frame at ``t_ns``, from a recording's
+        frames (N,H,W,3) stamped ``stamps`` (N,)."""
+        k, idx = self.pick(t_ns, stamps)
+        return self.fitted(k, lambda: np.asarray(frames)[idx])
+
+    def fitted(self, tick: int, frames) -> TableModel:
+        """The model of ``tick``, fitted on ``frames()`` (n,H,W,3) the first time it is asked
+        for (the last three ticks' fits are kept)."""
+        if tick not in self._fits:
+            self._fits[tick] = TableModel.fit(frames(), k=self.k)
+            for old in sorted(self._fits)[:-3]:
+                del self._fits[old]
+        return self._fits[tick]
+
+
 def object_components(table: np.ndarray, gripper: np.ndarray, open_px: int
                       ) -> tuple[int, np.ndarray, np.ndarray]:
     """Connected regions of the pixels that are neither table nor gripper (bool (H,W) each),

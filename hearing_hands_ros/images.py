@@ -190,3 +190,20 @@ def project_points(points_world, T_world_camera, K) -> tuple[np.ndarray, np.ndar
         uv = (pc @ K.T)[:, :2] / z[:, None]
     uv[z <= 0] = np.nan
     return uv, z
+
+
+def pixels_on_plane(uv, T_world_camera, K, z_world: float) -> np.ndarray:
+    """Back-project pixels onto the horizontal plane z = ``z_world`` of the world frame.
+
+    Args: uv (N, 2) [px]; T_world_camera as in ``project_points``; K (3, 3) or 9 floats.
+    Returns: (N, 3) world points [m] (NaN where the ray does not meet the plane in front).
+    """
+    uv = np.atleast_2d(np.asarray(uv, dtype=np.float64))
+    K = np.asarray(K, dtype=np.float64).reshape(3, 3)
+    rays = np.c_[uv, np.ones(len(uv))] @ np.linalg.inv(K).T @ quat_to_matrix(T_world_camera[1]).T
+    o = np.asarray(T_world_camera[0], dtype=np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        s = (z_world - o[2]) / rays[:, 2]
+    out = o + s[:, None] * rays
+    out[~(s > 0)] = np.nan
+    return out

@@ -13,10 +13,16 @@ bool (E,S,S), ``contact_uv`` float32 (E,2) (projected contact in S-pixel coordin
 ``labels`` uint8 (E,S,S), ``target`` int16 (E,) (sounding object id, -1 unmatched),
 ``gripper`` bool (E,S,S) (static pixels = the robot's own fingers),
 ``auto_iou`` float32 (E,) (automask vs the target's true mask, full resolution, -1 unknown),
-``episode`` int32 (E,), ``onset_ns`` int64 (E,), ``scenario`` str (E,), plus ``episodes`` names.
+``episode`` int32 (E,), ``onset_ns`` int64 (E,), ``scenario`` str (E,) (the episode's, but
+'ambiguous' for every strike at the gap of the ambiguous pair: the ``alternating`` scenario mixes
+both), ``gap_strike`` bool (E,), plus ``episodes`` names.
 For the look match (``models.look_match``), at its own size L and audio grid: ``look_image`` uint8
 (E,L,L,3), ``look_gripper`` / ``look_automask`` bool (E,L,L), ``look_labels`` uint8 (E,L,L),
-``look_uv`` float32 (E,2), ``look_sound`` float16 (E,M',T').
+``look_uv`` float32 (E,2), ``look_sound`` float16 (E,M',T'), ``look_segments`` uint8 (E,L,L) (the
+frame's automatic object segments with the table model the node would use at that event:
+``automask.TableSchedule``, causal), ``look_tcp`` float64 (E,7) (TCP position and quaternion
+xyzw at the onset) and ``look_camera`` float64 (E,16) (K at the look size (9), T_tcp_camera (7)):
+what ``automask.segment_locator`` places the candidates with for the object sound memory.
 """
 from __future__ import annotations
 
@@ -29,13 +35,13 @@ import cv2
 import numpy as np
 
 from ..audio import detect_onsets
-from ..automask import (AutoMaskConfig, TableModel, auto_mask, gripper_pixels, mask_iou,
-                        min_segment_px, object_segments)
+from ..automask import (AutoMaskConfig, TableModel, TableSchedule, auto_mask, gripper_pixels,
+                        mask_iou, min_segment_px, object_segments)
 from ..models.detector import DetectorConfig, audio_input, image_input
 from ..models.look_match import LookConfig, sound_features
 
 NS = 1_000_000_000
-CACHE_VERSION = 5
+CACHE_VERSION = 7
 # the fields of DetectorConfig that decide the cached events (image and audio layout); the
 # network's own settings (slots, widths, variant) do not, so every model shares one cache
 INPUT_FIELDS = ('image_size', 'sample_rate', 'n_mels', 'n_fft', 'hop', 'window_pre_s',
@@ -51,6 +57,10 @@ class DatasetOptions:
     T_tcp_camera: tuple | None = None
     automask: AutoMaskConfig = field(default_factory=AutoMaskConfig)
     look: LookConfig = field(default_factory=LookConfig)
+    # the candidate segments' table model, as the node fits it (automask.TableSchedule; the
+    # node's table_refit_s and frame_history)
+    table_refit_s: float = 2.0
+    table_history: int = 30
 
 
 def _pose_at(ep, t_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,16 +88,21 @@ def _camera_extrinsics(ep, opts: DatasetOptions):
     return np.asarray(cam['position'], float), np.asarray(cam['orientation'], float)
 
 
-def _truth_events(truth: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth sound events: times [ns] and sounding object id (the first id >= 1)."""
+def _truth_events(truth: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground-truth sound events: times [ns], sounding object id (the first id >= 1) and whether
+    the event's action was a strike at the gap of the ambiguous pair."""
     start = int((truth or {}).get('start_time_ns', 0))
-    times, ids = [], []
+    actions = (truth or {}).get('actions', [])
+    times, ids, gap = [], [], []
     for c in (truth or {}).get('contacts', []):
         objs = [o for o in c.get('objects', []) if o >= 1]
         if objs:
             times.append(int(c['stamp_ns']) if c.get('stamp_ns') else start + int(round(c['time'] * NS)))
             ids.append(objs[0])
-    return np.asarray(times, np.int64), np.asarray(ids, np.int64)
+            a = c.get('action')
+            params = actions[a].get('params', {}) if a is not None and 0 <= a < len(actions) else {}
+            gap.append(bool(params.get('ambiguous', False)))
+    return np.asarray(times, np.int64), np.asarray(ids, np.int64), np.asarray(gap, bool)
 
 
 def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) -> dict:
@@ -103,8 +118,11 @@ def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) 
     images, stamps = np.asarray(ep.images), np.asarray(ep.image_stamps_ns, np.int64)
     K = np.asarray(ep.camera_info['K'], float).reshape(3, 3)
     T_tcp_cam = _camera_extrinsics(ep, opts)
-    table = TableModel.fit(images, k=opts.automask.table_clusters)
-    gt_t, gt_id = _truth_events(ep.truth)
+    table = TableModel.fit(images, k=opts.automask.table_clusters)     # training targets only
+    L = opts.look.look_size
+    schedule = TableSchedule(opts.table_refit_s, opts.table_history, opts.automask.table_clusters)
+    look_frames = np.stack([image_input(im, L) for im in images]) if len(images) else images
+    gt_t, gt_id, gt_gap = _truth_events(ep.truth)
     labels_all = getattr(ep, 'labels', None)
     label_stamps = getattr(ep, 'label_stamps_ns', None)
     s = cfg.image_size
@@ -121,22 +139,24 @@ def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) 
         lo, hi = max(0, k0 - pre), min(len(audio), k0 + post)
         if hi > lo:
             win[lo - (k0 - pre):hi - (k0 - pre)] = audio[lo:hi]
-        target, lab_full = -1, None
+        target, gap, lab_full = -1, False, None
         if len(gt_t):
             j = int(np.argmin(np.abs(gt_t - t_ns)))
             if abs(gt_t[j] - t_ns) <= opts.match_tol_s * NS:
-                target = int(gt_id[j])
+                target, gap = int(gt_id[j]), bool(gt_gap[j])
         if labels_all is not None and len(labels_all):
             ls = stamps if label_stamps is None else np.asarray(label_stamps)
             lab_full = np.asarray(labels_all[int(np.argmin(np.abs(ls - stamps[f])))])
         h, w = rgb.shape[:2]
-        L = opts.look.look_size
 
         def nearest(x, n):
             return cv2.resize(x.astype(np.uint8), (n, n), interpolation=cv2.INTER_NEAREST)
 
+        look_gripper = nearest(gripper, L) > 0
         rows.append(dict(
-            look_image=image_input(rgb, L), look_gripper=nearest(gripper, L) > 0,
+            look_image=look_frames[f], look_gripper=look_gripper,
+            look_segments=object_segments(look_frames[f], schedule.model(int(stamps[f]), stamps, look_frames),
+                                          look_gripper, min_segment_px(L)),
             look_automask=nearest(mask, L) > 0,
             look_labels=nearest(lab_full, L) if lab_full is not None else np.zeros((L, L), np.uint8),
             look_uv=np.array([uv[0] * L / w, uv[1] * L / h], np.float32),
@@ -148,7 +168,10 @@ def episode_events(ep, cfg: DetectorConfig, opts: DatasetOptions | None = None) 
             contact_uv=np.array([uv[0] * s / w, uv[1] * s / h], np.float32),
             labels=(cv2.resize(lab_full, (s, s), interpolation=cv2.INTER_NEAREST)
                     if lab_full is not None else np.zeros((s, s), np.uint8)),
-            target=target,
+            target=target, gap_strike=gap,
+            look_tcp=np.r_[pose[0], pose[1]].astype(np.float64),
+            look_camera=np.r_[(K * np.array([[L / w], [L / h], [1.0]])).ravel(),
+                              np.asarray(T_tcp_cam[0], float), np.asarray(T_tcp_cam[1], float)],
             auto_iou=(mask_iou(mask, lab_full == target) if lab_full is not None and target > 0
                       else -1.0),
             onset_ns=int(t_ns)))
@@ -160,11 +183,12 @@ def _stack(rows: list[dict], cfg: DetectorConfig, look: LookConfig) -> dict:
     L = look.look_size
     empty = {'look_image': (np.uint8, (0, L, L, 3)), 'look_gripper': (bool, (0, L, L)),
              'look_automask': (bool, (0, L, L)), 'look_labels': (np.uint8, (0, L, L)),
-             'look_uv': (np.float32, (0, 2)), 'look_sound': (np.float16, (0, look.n_mels, look.frames)),
+             'look_uv': (np.float32, (0, 2)), 'look_segments': (np.uint8, (0, L, L)),
+             'look_tcp': (np.float64, (0, 7)), 'look_camera': (np.float64, (0, 16)), 'look_sound': (np.float16, (0, look.n_mels, look.frames)),
              'image': (np.uint8, (0, s, s, 3)), 'logmel': (np.float16, (0, m, t)),
              'automask': (bool, (0, s, s)), 'gripper': (bool, (0, s, s)), 'contact_uv': (np.float32, (0, 2)),
              'labels': (np.uint8, (0, s, s)), 'target': (np.int16, (0,)),
-             'auto_iou': (np.float32, (0,)), 'onset_ns': (np.int64, (0,))}
+             'auto_iou': (np.float32, (0,)), 'onset_ns': (np.int64, (0,)), 'gap_strike': (bool, (0,))}
     return {k: (np.stack([r[k] for r in rows]).astype(dt) if rows else np.zeros(shape, dt))
             for k, (dt, shape) in empty.items()}
 
@@ -208,7 +232,8 @@ def build_dataset(bag_dirs: list[str | Path], cfg: DetectorConfig, cache: str | 
         n = len(ev['target'])
         ev['episode'] = np.full(n, i, np.int32)
         sc = str((ep.truth or {}).get('scenario', 'unknown'))
-        ev['scenario'] = np.array([sc] * n, dtype='<U16')
+        # per event: a strike at the gap of the ambiguous pair is 'ambiguous' in any scenario
+        ev['scenario'] = np.where(ev['gap_strike'] | (sc == 'ambiguous'), 'ambiguous', sc).astype('<U16')
         parts.append(ev)
         names.append(Path(bag).name)
         scen.append(sc)
@@ -246,7 +271,10 @@ def segment_labels(data: dict, table_clusters: int = 6, min_area_px: int = 6, im
 
 
 def look_segments(data: dict, table_clusters: int = 6) -> np.ndarray:
-    """``segment_labels`` at the look size (min area scaled from 6 px at 64 px)."""
+    """The candidate segments at the look size: those the cache holds (fitted as the node fits
+    them, ``TableSchedule``), else ``segment_labels`` (min area scaled from 6 px at 64 px)."""
+    if 'look_segments' in data:
+        return data['look_segments']
     size = data['look_image'].shape[1]
     return segment_labels(data, table_clusters, min_segment_px(size), 'look_image',
                           'look_gripper')

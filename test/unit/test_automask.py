@@ -137,3 +137,33 @@ def test_object_segments_split_two_objects_on_either_side_of_the_fingers():
     for obj in (1, 2):
         assert max(mask_iou(seg == j, (labels == obj) & ~seam & ~grip) for j in (1, 2)) > 0.75
     assert not (seg[grip] > 0).any()
+
+
+def test_table_schedule_is_causal_and_the_node_fits_what_a_recording_fits():
+    """``TableSchedule``: an event's table model comes from the frames up to its refit tick, never
+    a later one; the detector pipeline, fed the frames one by one as the node is, fits the very
+    model that ``evaluate detector`` fits from the whole recording."""
+    from hearing_hands_ros.automask import TableSchedule
+    from hearing_hands_ros.detector_pipeline import DetectorPipeline, PipelineConfig
+    from hearing_hands_ros.models.detector import DetectorConfig
+    rng = np.random.default_rng(1)
+    n, dt = 150, 33_333_333                                     # 5 s at 30 fps
+    stamps = 10**18 + dt * np.arange(n, dtype=np.int64)
+    base = np.linspace([150, 120, 90], [80, 140, 170], n)       # the table colour drifts
+    frames = np.clip(base[:, None, None] + rng.normal(0, 6, (n, 128, 128, 3)), 0, 255).astype(np.uint8)
+    sched = TableSchedule(2.0, 30)
+    for t in (stamps[5], stamps[70], stamps[140]):
+        k, idx = sched.pick(int(t), stamps)
+        assert stamps[idx].max() <= sched.tick_ns(k) <= t and len(idx) <= 30
+    pipe = DetectorPipeline(None, DetectorConfig(), PipelineConfig(table_refit_s=2.0, frame_history=30))
+    recording = TableSchedule(2.0, 30)
+    events = {10, 75, 100, 148}                     # frame indices paired with an onset
+    for i, (t, f) in enumerate(zip(stamps, frames)):
+        pipe.push_frame(int(t), f, 'camera')
+        if i - 1 in events:                         # the node answers one frame after the onset
+            te = int(stamps[i - 1])
+            live = pipe._table_at(te, list(pipe.frames))
+            offline = recording.model(te, stamps, frames)
+            np.testing.assert_allclose(live.centres, offline.centres)
+        elif i % 20 == 0:
+            pipe.refit_table()                      # between events
