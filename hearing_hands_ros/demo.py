@@ -18,7 +18,7 @@ from hearing_hands_ros.eval.predictor_figures import spectrogram_figure
 #: A node's input names remapped onto the topics sim_robot publishes.
 SIM_REMAPS = ['--ros-args', '-r', 'image:=wrist_camera/image_raw',
               '-r', 'camera_info:=wrist_camera/camera_info',
-              '-r', 'joint_states:=gripper/joint_states',
+              '-r', 'joint_states:=gripper/joint_states', '-r', 'gripper_pose:=gripper/pose',
               '-r', 'audio_stamped:=audio/audio_stamped', '-r', 'audio_info:=audio/audio_info']
 
 

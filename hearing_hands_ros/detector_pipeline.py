@@ -12,10 +12,16 @@ Policies (the same for every caller):
 * **pairing**: an onset waits until the audio window ``[onset - pre, onset + post]`` has arrived
   (or ``event_timeout_s`` of wall time has passed: what arrived is used, zero-padded) and takes
   the frame nearest the onset within ``max_frame_age_s``;
-* **table model**: the table colour model is fitted on the recent frames at the first event,
-  and refitted every ``table_refit_s`` between events, never while one waits;
+* **table model**: ``automask.TableSchedule``, causal and the same as ``evaluate detector``'s:
+  an event's table colour model is fitted on the last ``frame_history`` frames up to the latest
+  refit tick (every ``table_refit_s`` of frame stamps) before its frame; the node snapshots those
+  frames as a tick passes and fits between events, so the fit rarely waits in an event's path;
 * **fingers**: cut out of the candidates from the gripper geometry (``camera_info``
-  intrinsics, ``T_tcp_camera``, aperture); without intrinsics nothing is cut out.
+  intrinsics, ``T_tcp_camera``, aperture); without intrinsics nothing is cut out;
+* **contact set and memory**: the candidates within the bundle's contact radius of the projected
+  contact point are decided by the sound (``ContactRule``): by the object sound memory
+  (``sound_memory``, filled by the touches that had one candidate there, placed through the
+  gripper pose nearest the frame) when it remembers each of them, else by the look match.
 """
 from __future__ import annotations
 
@@ -28,11 +34,13 @@ import cv2
 import numpy as np
 
 from hearing_hands_ros import audio as A
-from hearing_hands_ros.automask import (AutoMaskConfig, TableModel, gripper_pixels, min_segment_px,
-                                        object_segments)
+from hearing_hands_ros.automask import (AutoMaskConfig, TableModel, TableSchedule, gripper_pixels,
+                                        min_segment_px, object_segments, project_contact,
+                                        segment_locator)
 from hearing_hands_ros.models.detector import DetectorConfig, audio_input, image_input
-from hearing_hands_ros.models.look_match import (LookConfig, segment_regions, sound_features,
-                                                 sounding_candidates)
+from hearing_hands_ros.models.look_match import (ContactRule, LookConfig, segment_regions,
+                                                 sound_features, sounding_candidates)
+from hearing_hands_ros.models.sound_memory import MemoryConfig, SoundMemory
 
 NS = 1_000_000_000
 
@@ -59,6 +67,7 @@ class PipelineConfig:
     ring_seconds: float = 4.0
     frame_history: int = 30
     event_timeout_s: float = 1.0
+    sound_memory_size: int = 32
 
     @classmethod
     def from_params(cls, p) -> 'PipelineConfig':
@@ -84,14 +93,19 @@ class DetectorPipeline:
     """Audio ring, onset detector, frame history, table model and the model call of one stream.
 
     ``bundle`` is a loaded detector bundle (``runtime.load_bundle``) and ``cfg`` its
-    ``DetectorConfig``; ``look`` the optional look-match bundle with its weight and config.
+    ``DetectorConfig``; ``look`` the optional look-match bundle with its weight and config, and
+    ``contact`` its optional ``ContactRule`` (it needs ``camera_info`` to place the fingertips).
     Thread-safe: callbacks and one worker thread may call it concurrently.
     """
 
     def __init__(self, bundle, cfg: DetectorConfig, pc: PipelineConfig, look=None,
-                 look_weight: float = 0.0, look_cfg: LookConfig | None = None):
+                 look_weight: float = 0.0, look_cfg: LookConfig | None = None,
+                 contact: ContactRule | None = None):
         self.bundle, self.cfg, self.pc = bundle, cfg, pc
         self.look, self.look_weight, self.look_cfg = look, look_weight, look_cfg or LookConfig()
+        self.contact = contact
+        self.memory = SoundMemory(MemoryConfig(size=int(pc.sound_memory_size))) \
+            if contact is not None and look is not None and int(pc.sound_memory_size) > 0 else None
         self._lock = threading.Lock()
         self.fmt: A.AudioFormat | None = None
         self.ring: A.AudioRingBuffer | None = None
@@ -102,9 +116,10 @@ class DetectorPipeline:
         self.K: np.ndarray | None = None
         self._info_size: tuple[int, int] | None = None
         self.aperture = float(pc.default_aperture)
+        self.poses: collections.deque = collections.deque(maxlen=256)   # (t_ns, position, quat)
         self.fingers = 'not cut out: no camera_info yet'
-        self._table: TableModel | None = None
-        self._table_t = -np.inf
+        self.tables = TableSchedule(pc.table_refit_s, pc.frame_history)
+        self._snaps: dict[int, list] = {}       # refit tick -> the frames its table is fitted on
 
     # --- inputs --------------------------------------------------------------------------
     def set_format(self, fmt: A.AudioFormat) -> bool:
@@ -165,7 +180,17 @@ class DetectorPipeline:
             backwards = self._last_image_ns is not None and t_ns < self._last_image_ns
             if backwards:
                 self.frames.clear()
+                self.tables.reset()
+                self._snaps = {}
             self._last_image_ns = t_ns
+            k = self.tables.tick(t_ns)
+            if k not in self._snaps:     # a tick passed: the frames so far are those up to it
+                snap = list(self.frames)
+                if t_ns <= self.tables.tick_ns(k):
+                    snap.append((t_ns, rgb, frame_id))
+                self._snaps[k] = snap[-self.tables.history:]
+                for old in sorted(self._snaps)[:-3]:
+                    del self._snaps[old]
             self.frames.append((t_ns, rgb, frame_id))
         if backwards:
             raise InputError('image_stamp_backwards', 'image stamp went backwards; frame history '
@@ -179,6 +204,18 @@ class DetectorPipeline:
                                                 'height); ignored')
         with self._lock:
             self.K, self._info_size = K, (int(height), int(width))
+
+    def set_pose(self, t_ns: int, position: np.ndarray, orientation: np.ndarray) -> None:
+        """A gripper TCP pose (world frame): it places the candidates for the sound memory."""
+        p, q = np.asarray(position, float), np.asarray(orientation, float)
+        if p.shape != (3,) or q.shape != (4,) or not (np.isfinite(p).all() and np.isfinite(q).all()) \
+                or abs(np.linalg.norm(q) - 1.0) > 0.01:
+            raise InputError('bad_pose', 'gripper pose with a non-finite position or a '
+                                         'non-unit quaternion; ignored')
+        with self._lock:
+            if self.poses and t_ns < self.poses[-1][0]:
+                self.poses.clear()
+            self.poses.append((int(t_ns), p, q))
 
     def set_aperture(self, aperture: float) -> None:
         """The gripper opening [m]."""
@@ -219,7 +256,7 @@ class DetectorPipeline:
             frame, frames = self._paired_frame(onset_ns)
         except InputError:
             return None
-        return frame[0], self._regions(frame[1], frames)
+        return frame[0], self._regions(frame[1], frame[0], frames)
 
     def detect(self, onset_ns: int, prepared=None) -> Answer:
         """Answer one event: the model on the audio window and the paired frame, the segments
@@ -238,52 +275,90 @@ class DetectorPipeline:
         if prepared is not None and prepared[0] == t_img:
             rgb_l, segments, regions = prepared[1]
         else:
-            rgb_l, segments, regions = self._regions(rgb, frames)
+            rgb_l, segments, regions = self._regions(rgb, t_img, frames)
         sound = sound_features(win, self.look_cfg).ravel() if self.look is not None else None
         cands = sounding_candidates(scores, masks, segments, rgb_l, sound, self.look,
                                     self.look_weight, self.pc.min_area, self.pc.max_area,
-                                    regions=regions)
+                                    regions=regions, contact=self.contact,
+                                    contact_uv=self._contact_uv(rgb.shape[:2], rgb_l.shape[0]),
+                                    memory=self.memory,
+                                    locate=self._locator(t_img, rgb.shape[:2], rgb_l.shape[0]))
+        if self.memory is not None:
+            self.memory.observe(cands, sound)
         return Answer(onset_ns, t_img, rgb, frame_id, cands, self.look_cfg.look_size, mel,
                       time.perf_counter() - t0)
 
     def refit_table(self) -> None:
-        """Refit the table model on the recent frames if ``table_refit_s`` has passed (call
-        between events only)."""
-        if time.monotonic() - self._table_t < self.pc.table_refit_s:
-            return
+        """Fit the table model of the latest tick now if it is not yet (call between events
+        only: the next event then finds it ready)."""
         with self._lock:
+            t = self._last_image_ns
             frames = list(self.frames)
-        if frames:
-            self._fit_table(frames, self.look_cfg.look_size)
+        if t is not None:
+            self._table_at(t, frames)
 
     # --- the frame half ------------------------------------------------------------------
-    def _fit_table(self, frames: list, size: int) -> None:
-        self._table = TableModel.fit(np.stack([image_input(f, size) for _, f, _ in frames]))
-        self._table_t = time.monotonic()
+    def _table_at(self, t_ns: int, frames: list) -> TableModel:
+        """The table model of the frame stamped ``t_ns`` (``TableSchedule``): fitted on the
+        tick's snapshot, or, once that is gone (history reset), on the frames up to ``t_ns``."""
+        L = self.look_cfg.look_size
+        with self._lock:
+            k = self.tables.tick(t_ns)
+            snap = self._snaps.get(k) or [f for f in frames if f[0] <= t_ns][-self.tables.history:]
+        return self.tables.fitted(k, lambda: np.stack([image_input(f, L) for _, f, _ in snap]))
 
     def _gripper_mask(self, shape: tuple[int, int]) -> np.ndarray:
         """The fingers in the frame (bool, frame size) from the gripper geometry; none without
         camera_info. The camera rides on the hand, so the TCP pose itself does not matter."""
         with self._lock:
-            K, size, aperture = self.K, self._info_size, self.aperture
+            aperture = self.aperture
+        K, T = self._camera(shape)
         if K is None:
             self.fingers = 'not cut out: no camera_info yet'
             return np.zeros(shape, bool)
         self.fingers = f'cut out (aperture {aperture:.3f} m)'
-        if size != shape:                         # intrinsics of another resolution: rescale
+        pose = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
+        return gripper_pixels(pose, T, K, aperture, shape, AutoMaskConfig())
+
+    def _camera(self, shape: tuple[int, int]):
+        """The intrinsics for frames of ``shape`` (rescaled from camera_info's size) and
+        T_tcp_camera; K is None before camera_info."""
+        with self._lock:
+            K, size = self.K, self._info_size
+        if K is not None and size != shape:          # intrinsics of another resolution: rescale
             K = K * np.array([[shape[1] / size[1]], [shape[0] / size[0]], [1.0]])
         t = np.asarray(self.pc.T_tcp_camera, float)
-        pose = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
-        return gripper_pixels(pose, (t[:3], t[3:]), K, aperture, shape, AutoMaskConfig())
+        return K, (t[:3], t[3:])
 
-    def _regions(self, rgb: np.ndarray, frames: list):
+    def _locator(self, t_ns: int, shape: tuple[int, int], size: int):
+        """``automask.segment_locator`` of the frame stamped ``t_ns`` (look-size masks), from the
+        gripper pose nearest it (within ``max_frame_age_s``); None without camera_info or pose."""
+        K, T = self._camera(shape)
+        with self._lock:
+            poses = list(self.poses)
+        if K is None or not poses:
+            return None
+        t, p, q = min(poses, key=lambda x: abs(x[0] - t_ns))
+        if abs(t - t_ns) > self.pc.max_frame_age_s * NS:
+            return None
+        return segment_locator((p, q), T, K, shape, size)
+
+    def _contact_uv(self, shape: tuple[int, int], size: int) -> np.ndarray | None:
+        """The projected contact point (the TCP) in look-size pixels; None before camera_info.
+        The camera rides on the hand, so it is the same pixel in every frame."""
+        K, T = self._camera(shape)
+        if K is None:
+            return None
+        uv, _ = project_contact((np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0])), T, K)
+        return np.array([uv[0] * size / shape[1], uv[1] * size / shape[0]])
+
+    def _regions(self, rgb: np.ndarray, t_ns: int, frames: list):
         L = self.look_cfg.look_size
         rgb_l = image_input(rgb, L)
         grip = cv2.resize(self._gripper_mask(rgb.shape[:2]).astype(np.uint8), (L, L),
                           interpolation=cv2.INTER_NEAREST) > 0
-        if self._table is None:
-            self._fit_table(frames, L)
-        segments = object_segments(rgb_l, self._table, grip, min_segment_px(L))
+        table = self._table_at(t_ns, frames)
+        segments = object_segments(rgb_l, table, grip, min_segment_px(L))
         regions = segment_regions(segments, rgb_l if self.look is not None else None,
                                   self.pc.min_area, self.pc.max_area)
         return rgb_l, segments, regions

@@ -78,6 +78,7 @@ def generate_launch_description():
             remappings=[('image', arg('image_topic')),
                         ('camera_info', arg('camera_info_topic')),
                         ('joint_states', arg('joint_states_topic')),
+                        ('gripper_pose', arg('pose_topic')),
                         ('audio_stamped', arg('audio_topic')),
                         ('audio_info', arg('audio_info_topic'))],
             condition=IfCondition(arg('detector')),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
@@ -42,7 +43,7 @@ from ..paths import model_path
 
 HELP = 'evaluate the sounding-object detector and its baselines on held-out episodes'
 DEFAULT_MODEL = model_path('sounding_object_detector.onnx')
-METHODS = ('model', 'random', 'nearest_gripper', 'nearest_pixel', 'vision_only', 'global_av')
+METHODS = ('model', 'model_memory', 'random', 'nearest_gripper', 'nearest_pixel', 'vision_only', 'global_av')
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +61,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-look', action='store_true',
                    help="score the model without its look match (the slots' scores alone)")
+    p.add_argument('--contact-radius', type=float, default=None,
+                   help="contact rule radius [look-size px] (default: the detector bundle's; 0: "
+                        "no contact rule)")
+    p.add_argument('--contact-weight', type=float, default=None,
+                   help="look-match weight inside the contact set (default: the bundle's)")
+    p.add_argument('--memory-size', type=int, default=32,
+                   help='object sound memory of the model_memory method [entries] (0: skip it)')
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -149,6 +157,31 @@ def paired_difference(a: np.ndarray, b: np.ndarray, groups: np.ndarray, n: int =
     return {'difference': float((a - b).mean()), 'ci95': [float(lo), float(hi)]}
 
 
+def episode_accuracy(correct: np.ndarray, episode: np.ndarray, n: int = 2000, seed: int = 0) -> dict:
+    """Accuracy with an episode as one trial: the mean over episodes of each episode's share of
+    correct events (every strike of an ambiguous episode hits the same object, so its events are
+    not independent), with a 95 % interval from resampling episodes."""
+    ids, inv = np.unique(np.asarray(episode), return_inverse=True)
+    if not len(ids):
+        return {'accuracy': None, 'ci95': None, 'episodes': 0}
+    per = np.bincount(inv, np.asarray(correct, float)) / np.bincount(inv)
+    boot = per[np.random.default_rng(seed).integers(0, len(per), (n, len(per)))].mean(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {'accuracy': float(per.mean()), 'ci95': [float(lo), float(hi)], 'episodes': int(len(ids))}
+
+
+def by_episode(metrics: dict, sel: dict) -> dict:
+    """``episode_accuracy`` of every method on the ambiguous and on the mixed episodes."""
+    amb = sel['scenario'] == 'ambiguous'
+    out = {}
+    for name, m in metrics.items():
+        if m is None:
+            continue
+        out[name] = {f'{sc}_accuracy': episode_accuracy(m['correct'][mask], sel['episode'][mask])
+                     for sc, mask in (('ambiguous', amb), ('mixed', ~amb)) if mask.any()}
+    return out
+
+
 def model_vs_baselines(metrics: dict, sel: dict) -> dict:
     """Accuracy of the model minus each baseline's on the same events, overall and ambiguous,
     with episode-bootstrap 95 % intervals (an interval above 0: the model is better)."""
@@ -203,6 +236,18 @@ def nearest_gripper(cands: list[dict], uv: np.ndarray, rule: str = 'centroid') -
     return sorted(out, key=lambda c: -c['score'])
 
 
+def _locator(sel: dict, i: int):
+    """``automask.segment_locator`` of event i (look-size masks), from the cached TCP pose and
+    camera; None where the cache has none."""
+    from ..automask import segment_locator
+    if 'look_tcp' not in sel:
+        return None
+    tcp, cam = sel['look_tcp'][i], sel['look_camera'][i]
+    size = sel['look_image'].shape[1]
+    return segment_locator((tcp[:3], tcp[3:]), (cam[9:12], cam[12:]), cam[:9].reshape(3, 3),
+                           (size, size), size)
+
+
 def labelled_events(data: dict) -> dict:
     """The per-event arrays of a data set (``build_dataset``) restricted to the events whose
     ground-truth sounding object is known and visible in the frame."""
@@ -211,15 +256,19 @@ def labelled_events(data: dict) -> dict:
     return {k: v[keep] for k, v in data.items() if k != 'episodes' and len(v) == len(keep)}
 
 
-def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: float = 0.0
-             ) -> tuple[dict, dict]:
+def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: float = 0.0,
+             contact=None, memory_cfg=None) -> tuple[dict, dict]:
     """bundles: method -> loaded bundle (or None); look: the model's ``look_match`` bundle (None:
-    slots alone). Returns (per-method metrics, per-method per-event candidates) over the events
-    with a visible ground-truth sounding object. Every learned method answers with the same
+    slots alone); contact: the model's ``look_match.ContactRule`` (None: none); memory_cfg: a
+    ``sound_memory.MemoryConfig`` to score ``model_memory`` too (needs the look match and the
+    contact rule). Returns
+    (per-method metrics, per-method per-event candidates) over the events with a visible
+    ground-truth sounding object. Every learned method answers with the same
     candidates, the frame's automatic object segments (``look_match.sounding_candidates``), so
     they differ only in how they score them; regions, labels and pictures are at the look size."""
     from ..data.detector_dataset import look_segments
     from ..models.look_match import segment_regions, sounding_candidates
+    from ..models.sound_memory import SoundMemory
     sel = labelled_events(data)
     view = {**sel, 'image': sel['look_image'], 'labels': sel['look_labels'],
             'gripper': sel['look_gripper'], 'contact_uv': sel['look_uv']}
@@ -237,13 +286,34 @@ def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: f
                     s[i], m[i], segments[i], view['image'][i],
                     sel['look_sound'][i].astype(np.float32).ravel(),
                     look if with_look else None, look_weight if with_look else 0.0,
-                    regions=regions[i]),
+                    regions=regions[i], contact=contact if with_look else None,
+                    contact_uv=view['contact_uv'][i]),
                     view['gripper'][i], max_area=1.0) for i in range(len(s))]
+
+    def remembered(outputs) -> list[list[dict]]:
+        """The model with an object sound memory, as the node runs it: each episode's events in
+        time order, the memory filled by its lone touches (a new memory per episode: a new
+        scene)."""
+        s, m = outputs
+        out, memory = [], None
+        for i in range(len(s)):
+            if memory is None or sel['episode'][i] != sel['episode'][i - 1]:
+                memory = SoundMemory(memory_cfg)
+            sound = sel['look_sound'][i].astype(np.float32).ravel()
+            c = sounding_candidates(s[i], m[i], segments[i], view['image'][i], sound, look,
+                                    look_weight, regions=regions[i], contact=contact,
+                                    contact_uv=view['contact_uv'][i], memory=memory,
+                                    locate=_locator(sel, i))
+            memory.observe(c, sound)
+            out.append(object_like(c, view['gripper'][i], max_area=1.0))
+        return out
 
     cands: dict[str, list] = {}
     if bundles.get('model') is not None:
         outputs = run_bundle(bundles['model'], sel)
         cands['model'] = answer(outputs, True)
+        if look is not None and contact is not None and memory_cfg is not None and memory_cfg.size:
+            cands['model_memory'] = remembered(outputs)
         objs = answer(outputs, False) if look is not None else cands['model']
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]
@@ -298,11 +368,24 @@ def contact_sheet(sel: dict, cands: list[list[dict]], correct: np.ndarray, path:
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(tiles, axis=0), cv2.COLOR_RGB2BGR))
 
 
+def contact_rule(bundle, args):
+    """The detector bundle's contact rule, with ``--contact-radius`` / ``--contact-weight``
+    overriding it (a radius of 0: none)."""
+    from ..models.look_match import ContactRule
+    rule = ContactRule.from_meta(bundle.meta.get('look_match')) or ContactRule()
+    if args.contact_radius is not None:
+        rule.radius_px = args.contact_radius
+    if args.contact_weight is not None:
+        rule.weight = args.contact_weight
+    return rule if rule.radius_px > 0 else None
+
+
 def run(args) -> int:
     from .. import runtime
     from ..data.detector_dataset import build_dataset
     from ..models.detector import DetectorConfig
     from ..models.look_match import load_look_match
+    from ..models.sound_memory import MemoryConfig
     model_path = Path(args.model).with_suffix('.onnx')
     stem = model_path.with_suffix('')
     paths = {'model': model_path,
@@ -316,12 +399,15 @@ def run(args) -> int:
             continue
         bundles[name] = runtime.load_bundle(p, 'detector', backend=args.backend)
     look, weight = (None, 0.0) if args.no_look else load_look_match(bundles['model'], args.backend)
+    contact = None if look is None else contact_rule(bundles['model'], args)
     cfg = DetectorConfig.from_dict(bundles['model'].meta['config'])
     data = build_dataset(args.data, cfg, cache=args.cache)
     if not len(data.get('image', [])):
         print('error: no sound events found in the data')
         return 1
-    metrics, extra = evaluate(data, bundles, seed=args.seed, look=look, look_weight=weight)
+    memory = MemoryConfig(size=args.memory_size)
+    metrics, extra = evaluate(data, bundles, seed=args.seed, look=look, look_weight=weight,
+                              contact=contact, memory_cfg=memory)
     sel = extra['sel']
     auto = data['auto_iou'][data['auto_iou'] >= 0]
     out = {'episodes': int(len(data['episodes'])),
@@ -336,14 +422,17 @@ def run(args) -> int:
                if ((data['scenario'] == sc) & (data['auto_iou'] >= 0)).any()},
            'methods': {k: (None if v is None else {kk: vv for kk, vv in v.items() if kk != 'correct'})
                        for k, v in metrics.items()},
+           'by_episode': by_episode(metrics, sel),
            'model_minus_baseline': model_vs_baselines(metrics, sel),
            'models': {k: str(v) for k, v in paths.items()},
-           'look_match': None if look is None else {'bundle': str(look.path), 'weight': weight}}
+           'look_match': None if look is None else {
+               'bundle': str(look.path), 'weight': weight,
+               'contact_rule': None if contact is None else asdict(contact)}}
     jp = Path(args.json)
     jp.parent.mkdir(parents=True, exist_ok=True)
     jp.write_text(json.dumps(out, indent=2) + '\n')
     pics = Path(args.pictures) if args.pictures else jp.with_name(jp.stem + '_pictures')
-    for name in ('model', 'nearest_gripper', 'vision_only'):
+    for name in ('model', 'model_memory', 'nearest_gripper', 'vision_only'):
         if metrics.get(name) is not None:
             contact_sheet(sel, extra['cands'][name], metrics[name]['correct'], pics / f'{name}.png')
             amb = sel['scenario'] == 'ambiguous'
@@ -355,5 +444,48 @@ def run(args) -> int:
     for name, d in out['model_minus_baseline'].items():
         print(f'model - {name}: ' + ', '.join(
             f"{k} {v['difference']:+.3f} [{v['ci95'][0]:+.3f}, {v['ci95'][1]:+.3f}]" for k, v in d.items()))
+    for name, d in out['by_episode'].items():
+        print(f'{name} per episode: ' + ', '.join(
+            f"{k} {v['accuracy']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] ({v['episodes']} episodes)"
+            for k, v in d.items()))
     print(f'wrote {jp} and pictures in {pics}')
     return 0
+
+
+# --- replay: a recording through the node's own pipeline -------------------------------------
+def replay_episode(ep, pipe, chunk: int = 512) -> list:
+    """Feed a recorded episode (``bags.read_episode``) through a ``DetectorPipeline`` as the node
+    is fed: camera_info first, then frames, poses, apertures and audio chunks of ``chunk``
+    samples in stamp order; each onset is answered as soon as its audio window has arrived.
+    Returns the ``Answer``s in onset order. What the node would publish, without DDS."""
+    from .. import audio as A
+    from ..detector_pipeline import InputError
+    info = ep.camera_info or {}
+    if info.get('K') is not None:
+        pipe.set_camera(np.asarray(info['K'], float), int(info['height']), int(info['width']))
+    pipe.set_format(ep.audio_format or A.AudioFormat(1, int(ep.sample_rate), 'F32LE', 'wave'))
+    sr = int(ep.sample_rate)
+    stream = [(int(t), 0, ('frame', i)) for i, t in enumerate(ep.image_stamps_ns)]
+    stream += [(int(t), 1, ('pose', i)) for i, t in enumerate(ep.pose_stamps_ns)]
+    stream += [(int(t), 1, ('aperture', i)) for i, t in enumerate(ep.aperture_stamps_ns)]
+    stream += [(int(ep.audio_start_ns) + int(round(c * 1e9 / sr)), 2, ('audio', c))
+               for c in range(0, len(ep.audio) - chunk + 1, chunk)]
+    answers, pending = [], []
+    for _, _, (kind, i) in sorted(stream, key=lambda s: (s[0], s[1])):
+        if kind == 'frame':
+            pipe.push_frame(int(ep.image_stamps_ns[i]), ep.images[i], 'camera')
+        elif kind == 'pose':
+            pipe.set_pose(int(ep.pose_stamps_ns[i]), ep.positions[i], ep.orientations[i])
+        elif kind == 'aperture':
+            pipe.set_aperture(float(ep.apertures[i]))
+        else:
+            t0 = int(ep.audio_start_ns) + int(round(i * 1e9 / sr))
+            pending += pipe.push_audio(t0, np.asarray(ep.audio[i:i + chunk], np.float32))
+        for onset in [o for o in pending if pipe.ready(o, 0.0)]:
+            pending.remove(onset)
+            try:
+                answers.append(pipe.detect(onset))
+            except InputError:
+                pass
+            pipe.refit_table()
+    return answers

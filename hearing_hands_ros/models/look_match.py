@@ -305,21 +305,107 @@ def candidate_looks(rgb: np.ndarray, cands: list[dict]) -> tuple[list[dict], np.
     return kept, np.stack(looks) if looks else np.zeros((0, N_LOOK), np.float32)
 
 
+@dataclass
+class ContactRule:
+    """Let the sound decide between the objects at the fingertips.
+
+    The slots say *where* a touch is likely; between two objects that both touch the fingertips
+    their mass carries no information about which one sounded. The contact set is the candidates
+    whose nearest pixel lies within ``radius_px`` (look-size pixels) of the projected contact
+    point. With two or more in it, the probability the slots and the look match give the set as a
+    whole stays, and is shared within it by the look match alone: softmax_C(``weight`` * l_j).
+    When the set is not empty, the candidates outside it keep ``outside`` times their
+    probability (a touch sounds where the fingers are), then all are renormalised. The numbers
+    are chosen on validation and stored in the detector bundle's metadata (``look_match``:
+    ``contact_radius_px``, ``contact_weight``, ``contact_outside``; no radius: no rule).
+    """
+
+    radius_px: float = 0.0
+    weight: float = 1.0
+    outside: float = 1.0      # factor on the probability of candidates outside a non-empty set
+
+    @classmethod
+    def from_meta(cls, ref: dict | None) -> 'ContactRule | None':
+        """The rule a detector bundle's ``look_match`` metadata names; None when it names none."""
+        r = float((ref or {}).get('contact_radius_px', 0.0))
+        return cls(r, float(ref.get('contact_weight', 1.0)),
+                   float(ref.get('contact_outside', 1.0))) if r > 0 else None
+
+    def contact_set(self, cands: list[dict], uv: np.ndarray) -> np.ndarray:
+        """Indices of the candidates within ``radius_px`` of ``uv`` (u, v) by their nearest pixel."""
+        near = []
+        for i, c in enumerate(cands):
+            ys, xs = np.nonzero(c['mask'])
+            d = np.sqrt(((xs + 0.5 - uv[0]) ** 2 + (ys + 0.5 - uv[1]) ** 2).min()) if len(xs) else np.inf
+            if d <= self.radius_px:
+                near.append(i)
+        return np.array(near, int)
+
+    def apply(self, cands: list[dict], logits: np.ndarray, weight: float, uv: np.ndarray,
+              looks: np.ndarray | None = None, memory=None, sound: np.ndarray | None = None,
+              locate=None) -> list[dict]:
+        """``rescore`` (slots + look match with ``weight``), then the sound shares the contact
+        set's probability: by the object sound ``memory`` (``sound_memory.SoundMemory``, with the
+        candidates' ``looks`` (N,F), the event's ``sound`` and, where ``locate`` (mask -> world
+        point (3,)) places them, their places) when it remembers every object in the set, else
+        by the look match. Each candidate gets ``contact`` (in the set), ``look``, ``decided_by``
+        ('memory', 'look' or 'slots') and, in the set, ``where`` and ``at`` (the contact point,
+        ``locate.contact``). Best first."""
+        if not cands:
+            return []
+        p = _combined(cands, logits, weight)
+        uv = np.asarray(uv, float)
+        near = self.contact_set(cands, uv) if np.isfinite(uv).all() else np.zeros(0, int)
+        how = 'slots'
+        where = {int(i): locate(cands[i]['mask']) for i in near} if locate is not None else {}
+        contact = getattr(locate, 'contact', None)
+        if len(near) >= 2:
+            places = np.stack([where[int(i)] for i in near]) if where else None
+            q = memory.probabilities(looks[near], sound, places, contact) \
+                if memory is not None and looks is not None and len(memory) else None
+            how = 'look' if q is None else 'memory'
+            if q is None:
+                z = self.weight * np.asarray(logits, np.float64)[near]
+                q = np.exp(z - z.max())
+                q /= q.sum()
+            p[near] = p[near].sum() * q
+        inside = np.zeros(len(cands), bool)
+        inside[near] = True
+        if len(near) and self.outside != 1.0:        # a touch sounds at the fingertips
+            p[~inside] *= self.outside
+            p /= p.sum()
+        cands = [{**c, 'contact': bool(k), 'decided_by': how,
+                  **({'look': looks[i]} if looks is not None else {}),
+                  **({'where': where[i], 'at': contact} if i in where else {})}
+                 for i, (c, k) in enumerate(zip(cands, inside))]
+        return _ranked(cands, p)
+
+
+def _combined(cands: list[dict], logits: np.ndarray, weight: float) -> np.ndarray:
+    """softmax_j(log p_j + weight * l_j) (E,) float64."""
+    z = np.log(np.array([c['score'] for c in cands], np.float64) + 1e-6) + weight * np.asarray(logits, np.float64)
+    p = np.exp(z - z.max())
+    return p / p.sum()
+
+
+def _ranked(cands: list[dict], p: np.ndarray) -> list[dict]:
+    return sorted(({**c, 'score': float(q)} for c, q in zip(cands, p)), key=lambda c: -c['score'])
+
+
 def rescore(cands: list[dict], logits: np.ndarray, weight: float) -> list[dict]:
     """Combine the detector's score p_j of each candidate with the look match's logit l_j:
     P(j made the sound) = softmax_j(log p_j + weight * l_j). Best first."""
     if not cands:
         return []
-    z = np.log(np.array([c['score'] for c in cands], np.float64) + 1e-6) + weight * np.asarray(logits, np.float64)
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    return sorted(({**c, 'score': float(q)} for c, q in zip(cands, p)), key=lambda c: -c['score'])
+    return _ranked(cands, _combined(cands, logits, weight))
 
 
 def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndarray, rgb: np.ndarray,
                         sound: np.ndarray | None = None, look=None, weight: float = 0.0,
                         min_area: float = 0.004, max_area: float = 0.8,
-                        regions: list | None = None) -> list[dict[str, Any]]:
+                        regions: list | None = None, contact: ContactRule | None = None,
+                        contact_uv: np.ndarray | None = None, memory=None,
+                        locate=None) -> list[dict[str, Any]]:
     """The detector's answer for one event, as the node publishes it and the evaluation scores it.
 
     scores (K,), masks (K,S,S): the detector bundle's outputs; segments uint8 (L,L): the frame's
@@ -332,6 +418,9 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
     failed table model's "everything"); a frame without any segment falls back to the slots' own
     regions, bounded as ``evaluate detector`` bounds region candidates (at most 30 % of the frame,
     where a region can hold the table and both objects of a pair). Best first; masks and boxes at L.
+    With a ``contact`` rule and the projected contact point ``contact_uv`` (L pixels), the sound
+    decides among the candidates at the fingertips (``ContactRule.apply``), through the object
+    sound ``memory`` where it remembers them (``locate``: mask -> world point, to place them).
     """
     from .detector import extract_candidates
     use_look = look is not None and sound is not None and bool(weight)
@@ -346,7 +435,9 @@ def sounding_candidates(scores: np.ndarray, masks: np.ndarray, segments: np.ndar
     if not cands:
         return []
     logits = look.run({'sound': np.asarray(sound, np.float32).reshape(1, -1), 'looks': looks})['logits']
-    return rescore(cands, logits, weight)
+    if contact is None or contact_uv is None:
+        return rescore(cands, logits, weight)
+    return contact.apply(cands, logits, weight, contact_uv, looks, memory, sound, locate)
 
 
 def load_look_match(detector_bundle, backend: str = 'cpu', threads: int = 0, spin: bool = True):

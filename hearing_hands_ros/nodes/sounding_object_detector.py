@@ -1,12 +1,14 @@
 """``sounding_object_detector``: which object in the wrist-camera frame made that sound?
 
 Subscribes ``image`` (sensor_msgs/Image; ``image/compressed`` with ``use_compressed:=true``),
-``camera_info`` (CameraInfo), ``joint_states`` (the gripper aperture), ``audio_stamped``
-(AudioDataStamped) and ``audio_info`` (AudioInfo, from a latched publisher or a volatile one that republishes, as
-``audio_capture`` does). A lifecycle node: the model loads on configure, the subscriptions exist
-while active, cleanup frees the model; ``autostart`` (default true) configures and activates it
-at start. The processing is :class:`hearing_hands_ros.detector_pipeline.DetectorPipeline`: audio
-callbacks only decode and push the chunk (ring buffer + streaming onset detector); each onset
+``camera_info`` (CameraInfo), ``joint_states`` (the gripper aperture), ``gripper_pose``
+(geometry_msgs/PoseStamped, optional: it places objects for the object sound memory),
+``audio_stamped`` (AudioDataStamped) and ``audio_info`` (AudioInfo, from a latched publisher or
+a volatile one that republishes, as ``audio_capture`` does). A lifecycle node: the model loads
+on configure, the subscriptions exist while active, cleanup frees the model; ``autostart``
+(default true) configures and activates it at start. The processing is
+:class:`hearing_hands_ros.detector_pipeline.DetectorPipeline`: audio callbacks only decode and
+push the chunk (ring buffer + streaming onset detector); each onset
 becomes a pending event. A worker thread (not the executor's) waits until the event's audio
 window has arrived, pairs it with the frame nearest the onset, runs the model (ONNX Runtime or
 torch) and answers with ``look_match.sounding_candidates``, as ``evaluate detector`` scores it.
@@ -30,6 +32,7 @@ import time
 import cv2
 import numpy as np
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -39,7 +42,7 @@ from hearing_hands_ros import images as I
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros.detector_pipeline import Answer, DetectorPipeline, InputError, PipelineConfig
 from hearing_hands_ros.models.detector import DetectorConfig, torch_loader
-from hearing_hands_ros.models.look_match import LookConfig, load_look_match
+from hearing_hands_ros.models.look_match import ContactRule, LookConfig, load_look_match
 from hearing_hands_ros.nodes.common import (AUDIO_SUB_QOS, AUTOSTART, SENSOR_QOS, InfoRepeats, ModelNode,
                                             run_node)
 from hearing_hands_ros.overlay import debug_overlay
@@ -80,6 +83,8 @@ PARAMS = {
     'frame_history': (30, 'Camera frames kept for pairing with onsets.'),
     'max_future_s': (10.0, 'Drop messages stamped this far ahead of the node clock [s]; 0 = off.'),
     'event_timeout_s': (1.0, 'Give up waiting for an event\'s audio after this wall time [s].'),
+    'sound_memory_size': (32, 'Object sound memory: lone touches remembered (look + sound) to '
+                              'decide later touches between two objects; 0 = off.'),
 }
 
 
@@ -120,8 +125,11 @@ class SoundingObjectDetector(ModelNode):
         if self.p.audio_window_s > 0:
             self.cfg.window_post_s = float(self.p.audio_window_s)
         look, weight, look_cfg = self._load_look()
+        contact = ContactRule.from_meta(meta.get('look_match')) if look is not None else None
+        self.diag.set_value('contact_rule', 'none' if contact is None else
+                            f'radius {contact.radius_px:g} px, weight {contact.weight:g}')
         self.pipe = DetectorPipeline(self.bundle, self.cfg, PipelineConfig.from_params(self.p),
-                                     look, weight, look_cfg)
+                                     look, weight, look_cfg, contact)
         self.diag.set_value('backend', self.bundle.backend)
         self.diag.set_value('model', str(self.bundle.path))
         self.get_logger().info(f'model {self.bundle.path} on {self.bundle.backend} '
@@ -161,6 +169,7 @@ class SoundingObjectDetector(ModelNode):
                        callback_group=MutuallyExclusiveCallbackGroup())
         self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
         self.subscribe(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
+        self.subscribe(PoseStamped, 'gripper_pose', self.on_pose, SENSOR_QOS)
         self.start_worker(self._work, 'detector_inference')
 
     def deactivate(self) -> None:
@@ -188,6 +197,13 @@ class SoundingObjectDetector(ModelNode):
             i = names.index(self.p.aperture_joint)
             if i < len(msg.position):
                 self.pipe.set_aperture(float(msg.position[i]))
+
+    def on_pose(self, msg: PoseStamped) -> None:
+        t_ns, p, q = rc.pose_from_msg(msg)
+        try:
+            self.pipe.set_pose(t_ns, p, q)
+        except InputError as e:
+            self.diag.report_input_error(e.kind, str(e))
 
     def on_audio_info(self, msg: AudioInfo) -> None:
         # a latched publisher's message comes on both halves of the info pair: take it once

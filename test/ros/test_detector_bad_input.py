@@ -66,10 +66,13 @@ def test_bad_messages_are_dropped_and_reported(harness):
     # CameraInfo without intrinsics (an uncalibrated driver), a JointState without positions
     h.pub_cam.publish(rc.camera_info_msg({'width': 128, 'height': 96, 'K': [0.0] * 9}, now))
     h.pub_joints.publish(JointState(name=['gripper_aperture'], position=[]))
+    h.pub_pose.publish(rc.pose_msg([0.0, 0.0, float('nan')], [0.0, 0.0, 0.0, 1.0], now))
+    h.pub_pose.publish(rc.pose_msg([0.0, 0.0, 0.1], [0.0, 0.0, 0.0, 0.0], now))    # no rotation
     errs = h.node.diag.input_errors
     assert h.wait_for(lambda: errs['bad_audio'] >= 1 and errs['audio_stamp_backwards'] >= 1
                       and errs['audio_stamp_future'] >= 1 and errs['bad_image'] >= 5
-                      and errs['bad_camera_info'] >= 1, 5.0), dict(errs)
+                      and errs['bad_camera_info'] >= 1 and errs['bad_pose'] >= 2, 5.0), dict(errs)
+    assert not h.node.pipe.poses
     assert h.node.pipe.K is None and h.node.pipe.aperture == 0.0
     assert h.diag_values()['level'] == h.node.diag.WARN
     # AudioInfo changing mid-stream: reported, history reset, stream continues at the new rate

@@ -10,6 +10,7 @@ os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 rclpy = pytest.importorskip('rclpy')
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
@@ -67,6 +68,7 @@ class Harness(NodeHarness):
         self.pub_info = self.robot.create_publisher(AudioInfo, 'audio_info', audio_info_qos)
         self.pub_cam = self.robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
         self.pub_joints = self.robot.create_publisher(JointState, 'joint_states', SENSOR_QOS)
+        self.pub_pose = self.robot.create_publisher(PoseStamped, 'gripper_pose', SENSOR_QOS)
         self.got = {'det': [], 'mask': [], 'debug': [], 'diag': self.diagnostics}
         self.robot.create_subscription(Detection2DArray, 'sounding_objects',
                                        lambda m: self.got['det'].append((m, time.monotonic())), 10)
