@@ -136,7 +136,7 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
             lat.append(received[got[0]] - sent_chunk_time[(k + 8) // CHUNK])
     st = node.diag.status()
     diag = {kv.key: kv.value for kv in st.values}
-    ring = node.ring.stats if node.ring else {}
+    ring = node.pipe.audio_stats() if node.pipe else {}
     for ex_ in executors:
         ex_.shutdown(timeout_sec=2)
     node.close()

@@ -41,12 +41,12 @@ def _run(shutdown: bool, domain: int) -> subprocess.CompletedProcess:
 
 
 def test_wait_set_error_after_shutdown_is_a_clean_stop():
-    r = _run(True, 61)
+    r = _run(True, 88)
     assert r.returncode == 0, r.stderr
     assert 'Traceback' not in r.stderr
 
 
 def test_runtime_error_while_the_context_is_live_still_surfaces():
-    r = _run(False, 62)
+    r = _run(False, 89)
     assert r.returncode != 0
     assert 'RuntimeError' in r.stderr

@@ -152,3 +152,23 @@ def test_view_material_on_tiny_windows():
         assert set(result[feature]) == {'unseen', 'test'}
         assert all(0.0 <= a <= 1.0 for a in result[feature].values())
     assert result['crop colour']['test'] == 1.0           # the colour names the material here
+
+
+# --- memory probe ---------------------------------------------------------------------------
+def test_memory_probe_counts_deciders_and_names_gap_strikes_by_remembered_sound():
+    probe = load('memory_probe')
+    rng = np.random.default_rng(0)
+    snd = {1: rng.normal(0, 1, (4, 6)), 2: rng.normal(0, 1, (4, 6))}
+    labels = np.zeros((5, 8, 8), np.uint8)
+    labels[:, :, :4], labels[:, :, 4:] = 1, 2
+    # one episode: lone 1, lone 2, gap strike on 2, gap strike on 1; one gap strike before both
+    sel = {'episode': np.array([0, 0, 0, 0, 1]), 'target': np.array([1, 2, 2, 1, 1]),
+           'scenario': np.array(['alternating', 'alternating', 'ambiguous', 'ambiguous', 'ambiguous']),
+           'look_labels': labels,
+           'look_sound': np.stack([snd[1], snd[2], snd[2] + 0.1, snd[1] + 0.1, snd[1]])}
+    assert probe.oracle_identity(sel) == (2, 2)
+    cands = [[{'decided_by': 'slots'}], [{'decided_by': 'slots'}], [{'decided_by': 'memory'}],
+             [{'decided_by': 'memory'}], [{'decided_by': 'look'}]]
+    got = probe.breakdown(sel, cands, np.array([True, False, True, True, False]))
+    assert got == {('lone strike', 'slots'): [2, 1], ('gap strike', 'memory'): [2, 2],
+                   ('gap strike', 'look'): [1, 0]}
