@@ -27,7 +27,8 @@ def test_demo_live_runs_real_nodes_and_writes_pictures(tmp_path, monkeypatch):
     names = {f.name for f in files}
     assert 'detections.md' in names
     text = (tmp_path / 'demo' / 'detections.md').read_text()
-    assert 'detection arrays from' in text
+    assert 'detection arrays from' in text and 'by the label rule' in text
+    assert 'offline (`evaluate detector` on the same episode)' in text
     if 'detections.png' in names:
         import cv2
         assert cv2.imread(str(tmp_path / 'demo' / 'detections.png')) is not None
