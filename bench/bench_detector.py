@@ -4,8 +4,9 @@
    p50/p99 over ``--reps`` runs; the torch backend too. Answer latency: the model plus what the
    node does after it (automatic object segments of the frame, their look statistics, the look
    match: ``look_match.sounding_candidates``), on a frame with two objects.
-2. End to end through real DDS: a publisher streams a 30 fps camera (128x128 rgb8) and 16 kHz
-   audio in 512-sample S16LE chunks in real time, with an impact every ``--period`` seconds; the
+2. End to end through real DDS: a publisher streams a 30 fps camera (128x128 rgb8, with its
+   camera_info and a gripper pose per frame, so the contact rule and the sound memory run) and
+   16 kHz audio in 512-sample S16LE chunks in real time, with an impact every ``--period`` seconds; the
    latency is (detection received) - (publish time of the audio chunk containing the onset).
    Reports p50/p99, events detected vs sent, dropped frames/events/audio chunks (the node's
    diagnostics counters and its ring buffer's gap count), and peak memory (max RSS of this process,
@@ -63,6 +64,7 @@ def model_latency(path, backend, threads, reps):
 def end_to_end(path, backend, threads, seconds, period, domain_id):
     import rclpy
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+    from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from sensor_msgs.msg import CameraInfo, Image
@@ -82,6 +84,7 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
     pub_audio = robot.create_publisher(AudioDataStamped, 'audio_stamped', AUDIO_QOS)
     pub_info = robot.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
     pub_cam = robot.create_publisher(CameraInfo, 'camera_info', SENSOR_QOS)
+    pub_pose = robot.create_publisher(PoseStamped, 'gripper_pose', SENSOR_QOS)
     received = {}
     robot.create_subscription(Detection2DArray, 'sounding_objects',
                               lambda m: received.setdefault(rc.stamp_to_ns(m.header.stamp),
@@ -119,6 +122,7 @@ def end_to_end(path, backend, threads, seconds, period, domain_id):
         while next_frame <= (c + CHUNK) / SR:
             pub_img.publish(rc.image_msg(img, t0_ns + int(next_frame * 1e9)))
             pub_cam.publish(rc.camera_info_msg(cam, t0_ns + int(next_frame * 1e9)))   # as drivers do
+            pub_pose.publish(rc.pose_msg([0.0, 0.0, 0.1], [0.0, 0.0, 0.0, 1.0], t0_ns + int(next_frame * 1e9)))
             next_frame += 1 / FPS
             frames += 1
         delay = start + (c + CHUNK) / SR - time.monotonic()

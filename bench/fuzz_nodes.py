@@ -39,7 +39,7 @@ ENCODINGS = ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16', '8UC3', '16UC1
              'yuv422', 'bayer_rggb8', 'jpeg', '', 'RGB8', 'rgb16', '\u00e9\u00e9']
 NODES = {
     'detector': ('hearing_hands_ros.nodes.sounding_object_detector',
-                 ['image', 'camera_info', 'joint_states', 'audio_stamped', 'audio_info']),
+                 ['image', 'camera_info', 'joint_states', 'gripper_pose', 'audio_stamped', 'audio_info']),
     'predictor': ('hearing_hands_ros.nodes.contact_sound_predictor',
                   ['planned_path', 'image', 'camera_info', 'joint_states']),
     'monitor': ('hearing_hands_ros.nodes.contact_monitor',
@@ -128,6 +128,21 @@ class Fuzzer:
     def valid_joint_states(self):
         from hearing_hands_ros import ros_convert as rc
         return rc.joint_state_msg(['gripper_aperture'], [0.03], self.now_ns())
+
+    def gripper_pose(self):
+        from geometry_msgs.msg import PoseStamped
+        vals = [float('nan'), float('inf'), -float('inf'), 0.0, 1.0, -1e300, 1e300, 0.1]
+        msg = PoseStamped()
+        msg.header.stamp = self.stamp()
+        msg.header.frame_id = self._pick(['world', '', 'map'])
+        p, q = msg.pose.position, msg.pose.orientation
+        p.x, p.y, p.z = (float(self._pick(vals)) for _ in range(3))
+        q.x, q.y, q.z, q.w = (float(self._pick(vals)) for _ in range(4))
+        return msg
+
+    def valid_gripper_pose(self):
+        from hearing_hands_ros import ros_convert as rc
+        return rc.pose_msg([0.0, 0.0, 0.1], [0.0, 0.0, 0.0, 1.0], self.now_ns())
 
     def audio_info(self):
         from audio_common_msgs.msg import AudioInfo
@@ -219,10 +234,12 @@ class Fuzzer:
 # --- one node under fuzz ---------------------------------------------------------------------
 def _types():
     from audio_common_msgs.msg import AudioDataStamped, AudioInfo
+    from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Path
     from sensor_msgs.msg import CameraInfo, Image, JointState
     return {'image': Image, 'camera_info': CameraInfo, 'joint_states': JointState,
-            'audio_stamped': AudioDataStamped, 'audio_info': AudioInfo, 'planned_path': Path}
+            'gripper_pose': PoseStamped, 'audio_stamped': AudioDataStamped, 'audio_info': AudioInfo,
+            'planned_path': Path}
 
 
 def _qos(topic):
