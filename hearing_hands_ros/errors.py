@@ -12,3 +12,8 @@ class UserError(Exception):
 
 class ModelError(RuntimeError):
     """A model file is missing, corrupt, or does not match what its user expects."""
+
+
+class MissingInputError(UserError, FileNotFoundError):
+    """An input file or folder the user named does not exist (a ``FileNotFoundError`` too, so
+    callers that catch that keep working)."""

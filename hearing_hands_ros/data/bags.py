@@ -22,6 +22,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from .. import audio as A
 from .. import images as I
+from ..errors import MissingInputError
 from .typestore import register_bag_types, typestore
 
 NS = 1_000_000_000
@@ -374,7 +375,7 @@ def list_episodes(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if not p.exists():
-            raise FileNotFoundError(f'no such bag or folder: {p}')
+            raise MissingInputError(f'no such bag or folder: {p}')
         if p.is_file():
             p = p.parent
         found = [p] if (p / 'metadata.yaml').exists() else sorted(

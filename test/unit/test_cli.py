@@ -36,6 +36,8 @@ def assert_one_line_error(code, err, fragment):
     (['demo', '--episodes', '0'], 'episodes'),
     (['evaluate', 'materials', '--train', 'none', '--test', 'none', '--json', 'X/m.json'],
      'no such bag or folder'),
+    (['evaluate', 'detector', '--data', 'none', '--json', 'X/d.json'], 'no such bag or folder'),
+    (['train', 'contact-rule', '--data', 'none', '--dry-run'], 'no such bag or folder'),
 ])
 def test_usage_errors(cli_run, tmp_path, monkeypatch, args, fragment):
     monkeypatch.chdir(tmp_path)
