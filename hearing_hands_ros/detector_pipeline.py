@@ -9,9 +9,10 @@ reports on ``/diagnostics`` before dropping only that message or event.
 
 Policies (the same for every caller):
 
-* **pairing**: an onset waits until the audio window ``[onset - pre, onset + post]`` has arrived
-  (or ``event_timeout_s`` of wall time has passed: what arrived is used, zero-padded) and takes
-  the frame nearest the onset within ``max_frame_age_s``;
+* **pairing**: an onset waits until the audio window ``[onset - pre, onset + post]`` and a frame
+  stamped at or after the onset have arrived (or ``event_timeout_s`` of wall time has passed:
+  what arrived is used, the audio zero-padded) and takes the frame nearest the onset within
+  ``max_frame_age_s``: a camera callback running late does not change the pairing;
 * **table model**: ``automask.TableSchedule``, causal and the same as ``evaluate detector``'s:
   an event's table colour model is fitted on the last ``frame_history`` frames up to the latest
   refit tick (every ``table_refit_s`` of frame stamps) before its frame; the node snapshots those
@@ -225,10 +226,13 @@ class DetectorPipeline:
 
     # --- events --------------------------------------------------------------------------
     def ready(self, onset_ns: int, waited_s: float) -> bool:
-        """Has the event's audio window arrived (or has it waited ``event_timeout_s``)?"""
+        """Have the event's audio window and a frame stamped at or after the onset (so the
+        frame nearest the onset is here) arrived, or has it waited ``event_timeout_s``?"""
         with self._lock:
             latest = self.ring.latest_ns if self.ring else None
-        if latest is not None and latest >= onset_ns + int(self.cfg.window_post_s * NS):
+            frame = self._last_image_ns
+        if latest is not None and latest >= onset_ns + int(self.cfg.window_post_s * NS) \
+                and frame is not None and frame >= onset_ns:
             return True
         return waited_s > self.pc.event_timeout_s
 
