@@ -161,11 +161,7 @@ def _demo_episode(model: Path, scenario: str, seed: int, n_actions: int, speed: 
             x0, y0, x1, y1 = (int(round(v)) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
             box = np.zeros_like(truth)
             box[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 1
-            ys, xs = np.nonzero(truth)                     # hit: IoU with the struck object's box
-            tbox = np.zeros_like(truth)
-            if len(xs):
-                tbox[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = 1
-            hit = bool((box & tbox).sum() >= 0.5 * max((box | tbox).sum(), 1))
+            hit = _box_iou(box, truth) >= 0.5              # IoU with the struck object's box
             colour = (0, 220, 0) if hit else (230, 40, 40)
             cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
         img = cv2.resize(img, None, fx=3, fy=3, interpolation=cv2.INTER_NEAREST)

@@ -44,6 +44,9 @@ from hearing_hands_ros.models.look_match import (ContactRule, LookConfig, segmen
 from hearing_hands_ros.models.sound_memory import MemoryConfig, SoundMemory
 
 NS = 1_000_000_000
+#: The TCP as its own frame: the camera rides on the hand, so the fingers and the contact point
+#: project to the same pixels whatever the pose.
+HAND = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
 
 
 class InputError(Exception):
@@ -321,8 +324,7 @@ class DetectorPipeline:
             self.fingers = 'not cut out: no camera_info yet'
             return np.zeros(shape, bool)
         self.fingers = f'cut out (aperture {aperture:.3f} m)'
-        pose = (np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0]))
-        return gripper_pixels(pose, T, K, aperture, shape, AutoMaskConfig())
+        return gripper_pixels(HAND, T, K, aperture, shape, AutoMaskConfig())
 
     def _camera(self, shape: tuple[int, int]):
         """The intrinsics for frames of ``shape`` (rescaled from camera_info's size) and
@@ -353,7 +355,7 @@ class DetectorPipeline:
         K, T = self._camera(shape)
         if K is None:
             return None
-        uv, _ = project_contact((np.zeros(3), np.array([0.0, 0.0, 0.0, 1.0])), T, K)
+        uv, _ = project_contact(HAND, T, K)
         return np.array([uv[0] * size / shape[1], uv[1] * size / shape[0]])
 
     def _regions(self, rgb: np.ndarray, t_ns: int, frames: list):

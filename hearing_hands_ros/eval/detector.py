@@ -226,11 +226,11 @@ def scored_candidates(scores: np.ndarray, masks: np.ndarray, gripper: np.ndarray
 def nearest_gripper(cands: list[dict], uv: np.ndarray, rule: str = 'centroid') -> list[dict]:
     """Rescore by closeness of each region to the projected contact point ``uv`` (pixels):
     distance to the region's centroid (``rule='centroid'``) or to its nearest pixel ('pixel')."""
+    from ..models.look_match import nearest_pixel_distance
     out = []
     for c in cands:
         ys, xs = np.nonzero(c['mask'])
-        d2 = (xs + 0.5 - uv[0]) ** 2 + (ys + 0.5 - uv[1]) ** 2
-        d = float(np.sqrt(d2.min())) if rule == 'pixel' else float(
+        d = nearest_pixel_distance(c['mask'], uv) if rule == 'pixel' else float(
             np.hypot(xs.mean() + 0.5 - uv[0], ys.mean() + 0.5 - uv[1]))
         out.append({**c, 'score': 1.0 / (1.0 + d)})
     return sorted(out, key=lambda c: -c['score'])
@@ -280,31 +280,23 @@ def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: f
     regions = [segment_regions(seg, img if look is not None else None)
                for seg, img in zip(segments, view['image'])]
 
-    def answer(outputs, with_look: bool) -> list[list[dict]]:
-        s, m = outputs
-        return [object_like(sounding_candidates(
-                    s[i], m[i], segments[i], view['image'][i],
-                    sel['look_sound'][i].astype(np.float32).ravel(),
-                    look if with_look else None, look_weight if with_look else 0.0,
-                    regions=regions[i], contact=contact if with_look else None,
-                    contact_uv=view['contact_uv'][i]),
-                    view['gripper'][i], max_area=1.0) for i in range(len(s))]
-
-    def remembered(outputs) -> list[list[dict]]:
-        """The model with an object sound memory, as the node runs it: each episode's events in
-        time order, the memory filled by its lone touches (a new memory per episode: a new
-        scene)."""
+    def answer(outputs, with_look: bool, remember: bool = False) -> list[list[dict]]:
+        """Every event's candidates; with ``remember``, with an object sound memory as the node
+        runs it: each episode's events in time order, the memory filled by its lone touches (a
+        new memory per episode: a new scene)."""
         s, m = outputs
         out, memory = [], None
         for i in range(len(s)):
-            if memory is None or sel['episode'][i] != sel['episode'][i - 1]:
+            if remember and (memory is None or sel['episode'][i] != sel['episode'][i - 1]):
                 memory = SoundMemory(memory_cfg)
             sound = sel['look_sound'][i].astype(np.float32).ravel()
-            c = sounding_candidates(s[i], m[i], segments[i], view['image'][i], sound, look,
-                                    look_weight, regions=regions[i], contact=contact,
+            c = sounding_candidates(s[i], m[i], segments[i], view['image'][i], sound,
+                                    look if with_look else None, look_weight if with_look else 0.0,
+                                    regions=regions[i], contact=contact if with_look else None,
                                     contact_uv=view['contact_uv'][i], memory=memory,
-                                    locate=_locator(sel, i))
-            memory.observe(c, sound)
+                                    locate=_locator(sel, i) if remember else None)
+            if memory is not None:
+                memory.observe(c, sound)
             out.append(object_like(c, view['gripper'][i], max_area=1.0))
         return out
 
@@ -313,7 +305,7 @@ def evaluate(data: dict, bundles: dict, seed: int = 0, look=None, look_weight: f
         outputs = run_bundle(bundles['model'], sel)
         cands['model'] = answer(outputs, True)
         if look is not None and contact is not None and memory_cfg is not None and memory_cfg.size:
-            cands['model_memory'] = remembered(outputs)
+            cands['model_memory'] = answer(outputs, True, remember=True)
         objs = answer(outputs, False) if look is not None else cands['model']
         cands['random'] = [sorted([{**x, 'score': float(rng.random())} for x in c],
                                   key=lambda x: -x['score']) for c in objs]

@@ -333,13 +333,8 @@ class ContactRule:
 
     def contact_set(self, cands: list[dict], uv: np.ndarray) -> np.ndarray:
         """Indices of the candidates within ``radius_px`` of ``uv`` (u, v) by their nearest pixel."""
-        near = []
-        for i, c in enumerate(cands):
-            ys, xs = np.nonzero(c['mask'])
-            d = np.sqrt(((xs + 0.5 - uv[0]) ** 2 + (ys + 0.5 - uv[1]) ** 2).min()) if len(xs) else np.inf
-            if d <= self.radius_px:
-                near.append(i)
-        return np.array(near, int)
+        return np.array([i for i, c in enumerate(cands)
+                         if nearest_pixel_distance(c['mask'], uv) <= self.radius_px], int)
 
     def apply(self, cands: list[dict], logits: np.ndarray, weight: float, uv: np.ndarray,
               looks: np.ndarray | None = None, memory=None, sound: np.ndarray | None = None,
@@ -379,6 +374,13 @@ class ContactRule:
                   **({'where': where[i], 'at': contact} if i in where else {})}
                  for i, (c, k) in enumerate(zip(cands, inside))]
         return _ranked(cands, p)
+
+
+def nearest_pixel_distance(mask: np.ndarray, uv: np.ndarray) -> float:
+    """Distance [px] from ``uv`` (u, v) to the centre of the nearest pixel of ``mask``; inf for an
+    empty mask."""
+    ys, xs = np.nonzero(mask)
+    return float(np.sqrt(((xs + 0.5 - uv[0]) ** 2 + (ys + 0.5 - uv[1]) ** 2).min())) if len(xs) else np.inf
 
 
 def _combined(cands: list[dict], logits: np.ndarray, weight: float) -> np.ndarray:
