@@ -4,8 +4,8 @@ suite runs a short version, ``test/test_fuzz_nodes.py``).
 Each node runs as its own process (``python -m hearing_hands_ros.nodes.<node>``, the shipped
 model, CPU), so a crash of any kind, a segfault included, shows as the process ending. For every
 input topic, ``--n`` malformed messages (encodings, sizes, steps, truncation, NaN/inf, broken or
-changing AudioInfo, stamps backwards or far ahead, bad paths, CameraInfo and JointState of the
-wrong shape) are published, one valid message of each topic every ``--valid-every``, in random
+changing AudioInfo, stamps backwards or far ahead, bad paths and gripper plans, CameraInfo and
+JointState of the wrong shape) are published, one valid message of each topic every ``--valid-every``, in random
 topic order, at about ``--rate`` messages per second. Afterwards valid input must still be
 answered (a detection for a sound event, predicted audio for a path).
 
@@ -41,9 +41,10 @@ NODES = {
     'detector': ('hearing_hands_ros.nodes.sounding_object_detector',
                  ['image', 'camera_info', 'joint_states', 'gripper_pose', 'audio_stamped', 'audio_info']),
     'predictor': ('hearing_hands_ros.nodes.contact_sound_predictor',
-                  ['planned_path', 'image', 'camera_info', 'joint_states']),
+                  ['planned_path', 'planned_gripper', 'image', 'camera_info', 'joint_states']),
     'monitor': ('hearing_hands_ros.nodes.contact_monitor',
-                ['planned_path', 'image', 'camera_info', 'joint_states', 'audio_stamped', 'audio_info']),
+                ['planned_path', 'planned_gripper', 'image', 'camera_info', 'joint_states',
+                 'audio_stamped', 'audio_info']),
 }
 
 
@@ -221,6 +222,26 @@ class Fuzzer:
             msg.poses.append(ps)
         return msg
 
+    def planned_gripper(self):
+        from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+        n = int(self._pick([0, 1, 3, 50, 5000]))
+        kind = self._pick(['nan', 'inf', 'unsorted', 'no_joint', 'empty_point', 'names', 'ok'])
+        msg = JointTrajectory()
+        msg.header.stamp = self.stamp()
+        msg.joint_names = {'no_joint': [], 'names': ['a', 'b', 'gripper_aperture']}.get(
+            kind, ['gripper_aperture'])
+        for k in range(n):
+            a = float(self.rng.uniform(-1.0, 1.0))
+            if kind == 'nan' and k == n // 2:
+                a = float('nan')
+            if kind == 'inf' and k == n // 2:
+                a = float('inf')
+            pt = JointTrajectoryPoint(positions=[] if kind == 'empty_point' else [a] * len(msg.joint_names or [0]))
+            d = int(self.rng.integers(0, 10 * NS)) if kind == 'unsorted' else k * NS // 50
+            pt.time_from_start.sec, pt.time_from_start.nanosec = d // NS, d % NS
+            msg.points.append(pt)
+        return msg
+
     def valid_planned_path(self):
         from hearing_hands_ros import ros_convert as rc
         n, dur = 25, 1.2
@@ -228,7 +249,18 @@ class Fuzzer:
         pos = np.stack([np.zeros(n), np.zeros(n), 0.15 - 0.1 * np.sin(np.pi * t / dur)], 1)
         quat = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
         start = self.now_ns() + NS
-        return rc.path_msg(start + (t * NS).astype(np.int64), pos, quat, frame_id='world')
+        self._valid_times = start + (t * NS).astype(np.int64)
+        return rc.path_msg(self._valid_times, pos, quat, frame_id='world')
+
+    def valid_planned_gripper(self):
+        """The gripper's plan along the last valid path (closing at its low point)."""
+        from hearing_hands_ros import ros_convert as rc
+        times = getattr(self, '_valid_times', None)
+        if times is None:
+            self.valid_planned_path()
+            times = self._valid_times
+        openings = np.interp(np.linspace(0.0, 1.0, len(times)), [0.0, 0.4, 0.6, 1.0], [0.06, 0.06, 0.0, 0.0])
+        return rc.gripper_plan_msg(times, openings, int(times[0]))
 
 
 # --- one node under fuzz ---------------------------------------------------------------------
@@ -237,15 +269,16 @@ def _types():
     from geometry_msgs.msg import PoseStamped
     from nav_msgs.msg import Path
     from sensor_msgs.msg import CameraInfo, Image, JointState
+    from trajectory_msgs.msg import JointTrajectory
     return {'image': Image, 'camera_info': CameraInfo, 'joint_states': JointState,
             'gripper_pose': PoseStamped, 'audio_stamped': AudioDataStamped, 'audio_info': AudioInfo,
-            'planned_path': Path}
+            'planned_path': Path, 'planned_gripper': JointTrajectory}
 
 
 def _qos(topic):
     from hearing_hands_ros.nodes.common import AUDIO_QOS, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
     return {'audio_stamped': AUDIO_QOS, 'audio_info': LATCHED_QOS,
-            'planned_path': RELIABLE_QOS}.get(topic, SENSOR_QOS)
+            'planned_path': RELIABLE_QOS, 'planned_gripper': RELIABLE_QOS}.get(topic, SENSOR_QOS)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -387,7 +420,9 @@ def _answers_valid(which: str, fz: Fuzzer, pubs: dict, answers: list, timeout: f
         while time.monotonic() < end and len(answers) == n0:
             pubs['audio_info'].publish(fz.valid_audio_info())
             pubs['image'].publish(fz.valid_image())
-            pubs['planned_path'].publish(fz.valid_planned_path())
+            path = fz.valid_planned_path()
+            pubs['planned_gripper'].publish(fz.valid_planned_gripper())
+            pubs['planned_path'].publish(path)
             for _ in range(100):                           # 3.2 s of audio in real time
                 pubs['audio_stamped'].publish(fz.valid_audio_stamped())
                 time.sleep(CHUNK / SR)
@@ -397,7 +432,9 @@ def _answers_valid(which: str, fz: Fuzzer, pubs: dict, answers: list, timeout: f
         while time.monotonic() < end and len(answers) == n0:
             pubs['image'].publish(fz.valid_image())
             time.sleep(0.1)
-            pubs['planned_path'].publish(fz.valid_planned_path())
+            path = fz.valid_planned_path()
+            pubs['planned_gripper'].publish(fz.valid_planned_gripper())
+            pubs['planned_path'].publish(path)
             t = time.monotonic() + 3.0
             while time.monotonic() < t and len(answers) == n0:
                 time.sleep(0.05)

@@ -19,11 +19,14 @@ expected time is nearest. ``MISSING`` is decided at the window's end, an
 ``UNEXPECTED`` onset when it arrives outside every window. Each anomaly's ``confidence`` is the
 expected event's probability (``MISSING``, level and material), or the chance that no expected
 contact was there (``UNEXPECTED``: 1 - the nearest window's probability, 1 outside them all),
-times ``near_weight`` when the other side is near (within ``near_s``): a ``MISSING`` with an
-onset heard that close to its time, an ``UNEXPECTED`` onset that close to a required expected
-contact. Those are more often a contact expected at a slightly wrong time than a fault; a
-contact due where the path stays silent, or a sound far from any expected contact, keeps the full
-confidence.
+times ``near_weight`` when the other side is near (within ``near_s``): a ``MISSING`` while onsets
+that close to its time matched other expected contacts (the path sounds as planned: more often a
+contact the rule or model promised that was not real), an ``UNEXPECTED`` onset that close to a
+required expected contact (more often a contact expected at a slightly wrong time). An onset
+heard early, before an expected contact that then does not come, is what an obstacle on the path
+sounds like, so it does not soften that ``MISSING``. While a path has stayed silent, each
+``MISSING`` carries the evidence of all the expected contacts missed so far: ``1 - prod(1 - p)``
+over them (a knock whose three strikes all stay silent is surer than one silent strike).
 
 :class:`ExecutionMonitor` runs one :class:`PathMonitor` per planned path on a live microphone:
 ``add_path`` when a path (and its expected events) arrives, ``push_audio`` for every chunk. It
@@ -54,13 +57,14 @@ KINDS = ('MISSING', 'UNEXPECTED', 'LOUDER', 'QUIETER', 'WRONG_MATERIAL')
 class MonitorConfig:
     """Tolerances of the monitor (the node's parameters)."""
 
-    tolerance_s: float = 0.05            # [s] always added to an event's window
-    spread_k: float = 3.0                # window half-width in time_std
+    tolerance_s: float = 0.03            # [s] always added to an event's window
+    spread_k: float = 1.5                # window half-width in time_std
     level_margin_db: float = 20.0        # a level beyond expected +- this is LOUDER / QUIETER
     min_probability: float = 0.5         # expected events below this are not required
     min_confidence: float = 0.8          # anomalies below this are not reported (chosen on validation)
-    # A MISSING with an onset heard within near_s of its time, or an UNEXPECTED onset within
-    # near_s of a required expected contact, is more often a timing error than a fault: its
+    # A MISSING while onsets within near_s of its time matched other expected contacts (the path
+    # sounds as planned), or an UNEXPECTED onset within near_s of a required expected contact, is
+    # more often an expected contact that was not real, or a timing error, than a fault: its
     # confidence is multiplied by near_weight
     near_s: float = 10.0                 # [s] (chosen on validation: anywhere in the path)
     near_weight: float = 0.3
@@ -108,6 +112,7 @@ class PathMonitor:
         self._slots = [_Slot(e, *c.window(e)) for e in sorted(self.events, key=lambda e: e.time)]
         self.now = float('-inf')
         self.onsets: list[float] = []    # [s] onsets heard in this path
+        self._silent: list[float] = []   # probabilities of the expected contacts missed in silence
 
     def drop_after(self, t: float) -> None:
         """Expected events from ``t`` on belong to another path (the next one started): they
@@ -129,9 +134,14 @@ class PathMonitor:
             if not s.closed and (self.now > s.hi or close_all):
                 s.closed = True
                 if not s.matched and s.event.probability >= self.cfg.min_probability:
-                    near = any(abs(o - s.event.time) <= self.cfg.near_s for o in self.onsets)
+                    matched = [x.heard[0] for x in self._slots if x.heard is not None]
+                    near = any(abs(o - s.event.time) <= self.cfg.near_s for o in matched)
                     w = self.cfg.near_weight if near else 1.0
-                    self._report(out, Anomaly('MISSING', s.event.time, w * s.event.probability,
+                    p = s.event.probability
+                    if not self.onsets:           # silent so far: each miss adds to the evidence
+                        self._silent.append(p)
+                        p = 1.0 - float(np.prod([1.0 - q for q in self._silent]))
+                    self._report(out, Anomaly('MISSING', s.event.time, w * p,
                                               expected=s.event, decided_at=self.now))
         return out
 

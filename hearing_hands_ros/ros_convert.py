@@ -10,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 from audio_common_msgs.msg import AudioData, AudioDataStamped, AudioInfo
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
 from hearing_hands_msgs.msg import ContactEvent as ContactEventMsg
 from hearing_hands_msgs.msg import ContactAnomaly as ContactAnomalyMsg
@@ -18,6 +18,7 @@ from hearing_hands_msgs.msg import ContactAnomalyArray, ContactEventArray, Execu
 from nav_msgs.msg import Path
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Header
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from . import audio as A
 from . import images as I
@@ -113,6 +114,34 @@ def path_from_msg(msg: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     quat = np.array([(p.pose.orientation.x, p.pose.orientation.y, p.pose.orientation.z, p.pose.orientation.w)
                      for p in ps], float).reshape(-1, 4)
     return times, pos, quat, msg.header.frame_id
+
+
+def gripper_plan_msg(times_ns, apertures, stamp_ns: int, joint: str = 'gripper_aperture') -> JointTrajectory:
+    """The gripper's plan along a path: the finger opening ``apertures`` [m] at ``times_ns``, as a
+    JointTrajectory of one joint stamped ``stamp_ns`` (the path's stamp)."""
+    points = []
+    for t, a in zip(times_ns, apertures):
+        d = int(t) - int(stamp_ns)
+        points.append(JointTrajectoryPoint(positions=[float(a)],
+                                           time_from_start=Duration(sec=d // NS, nanosec=d % NS)))
+    return JointTrajectory(header=header(int(stamp_ns)), joint_names=[joint], points=points)
+
+
+def gripper_plan_from_msg(msg: JointTrajectory, joint: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """JointTrajectory -> (its stamp [ns], times_ns int64 (G,), the opening of ``joint`` (G,)
+    [m]); ValueError when it does not name the joint or its points are unusable."""
+    names = list(msg.joint_names)
+    if joint not in names:
+        raise ValueError(f'gripper plan names no joint {joint!r} (it has {names})')
+    i = names.index(joint)
+    if not msg.points or any(len(p.positions) <= i for p in msg.points):
+        raise ValueError(f'gripper plan has points without a position for {joint!r}')
+    stamp = stamp_to_ns(msg.header.stamp)
+    times = np.array([stamp + stamp_to_ns(p.time_from_start) for p in msg.points], np.int64)
+    aps = np.array([p.positions[i] for p in msg.points], np.float64)
+    if not np.isfinite(aps).all() or np.any(np.diff(times) < 0):
+        raise ValueError('gripper plan has non-finite openings or times out of order')
+    return stamp, times, aps
 
 
 #: ContactEvent.kind (the message's KIND_* constants) of each ``events.KINDS`` name.

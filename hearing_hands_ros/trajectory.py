@@ -67,6 +67,18 @@ class Trajectory:
         return float(self.times[-1] - self.times[0])
 
 
+def plan_apertures(stamps_ns, plan_times_ns, plan_apertures) -> np.ndarray:
+    """The finger opening (N,) [m] at a path's pose stamps (N,) [ns] from the gripper's plan
+    along it (its times [ns] and openings [m]; held constant beyond its ends)."""
+    t = np.asarray(plan_times_ns, np.int64)
+    a = np.asarray(plan_apertures, np.float64).reshape(-1)
+    if not len(t) or len(t) != len(a):
+        raise TrajectoryError(f'gripper plan has {len(t)} times and {len(a)} openings')
+    order = np.argsort(t, kind='stable')
+    x = (np.asarray(stamps_ns, np.int64) - t[order[0]]).astype(np.float64)
+    return np.interp(x, (t[order] - t[order[0]]).astype(np.float64), a[order])
+
+
 def validate(traj: Trajectory, frame_id: str | None = 'world',
              max_duration: float | None = 8.0) -> Trajectory:
     """Check ``traj`` and return a clean copy (float64 arrays, unit quaternions).

@@ -33,6 +33,7 @@ def generate_launch_description():
         ('audio/audio_info', arg('audio_info_topic')),
         ('gripper/pose', arg('pose_topic')),
         ('planned_path', arg('path_topic')),
+        ('planned_gripper', arg('gripper_plan_topic')),
     ]
     return LaunchDescription([
         DeclareLaunchArgument('use_sim', default_value='true',
@@ -55,6 +56,10 @@ def generate_launch_description():
                               description='gripper sensor_msgs/JointState topic (aperture)'),
         DeclareLaunchArgument('path_topic', default_value='planned_path',
                               description='planned gripper nav_msgs/Path topic'),
+        DeclareLaunchArgument('gripper_plan_topic', default_value='planned_gripper',
+                              description='the finger opening along each planned path '
+                                          '(trajectory_msgs/JointTrajectory, stamped as the path; '
+                                          'optional)'),
 
         # The simulated robot publishes the robot topics; a real robot's drivers do otherwise.
         Node(
@@ -95,6 +100,7 @@ def generate_launch_description():
             name='contact_sound_predictor',
             parameters=[arg('predictor_params_file')],
             remappings=[('planned_path', arg('path_topic')),
+                        ('planned_gripper', arg('gripper_plan_topic')),
                         ('image', arg('image_topic')),
                         ('camera_info', arg('camera_info_topic')),
                         ('joint_states', arg('joint_states_topic'))],
@@ -111,6 +117,7 @@ def generate_launch_description():
             package=PACKAGE, executable='contact_monitor', name='contact_monitor',
             parameters=[arg('monitor_params_file')],
             remappings=[('planned_path', arg('path_topic')),
+                        ('planned_gripper', arg('gripper_plan_topic')),
                         ('image', arg('image_topic')),
                         ('camera_info', arg('camera_info_topic')),
                         ('joint_states', arg('joint_states_topic')),

@@ -40,6 +40,7 @@ class TopicNames:
     pose: str = '/gripper/pose'
     joint_states: str = '/gripper/joint_states'
     path: str = '/planned_path'
+    gripper_plan: str = '/planned_gripper'
 
 
 @dataclass
@@ -145,6 +146,17 @@ class _Msgs:
                  for t, p, q in zip(times_ns, positions, orientations)]
         return self.t['nav_msgs/msg/Path'](header=self.header(t_ns, frame_id), poses=poses)
 
+    def gripper_plan(self, t_ns, times_ns, apertures, joint: str = 'gripper_aperture'):
+        """trajectory_msgs/JointTrajectory of the finger opening along a path stamped ``t_ns``."""
+        T, empty = self.t, np.zeros(0, np.float64)
+        points = [T['trajectory_msgs/msg/JointTrajectoryPoint'](
+            positions=np.array([float(a)]), velocities=empty, accelerations=empty, effort=empty,
+            time_from_start=T['builtin_interfaces/msg/Duration'](sec=int(t - t_ns) // NS,
+                                                                  nanosec=int(t - t_ns) % NS))
+            for t, a in zip(times_ns, apertures)]
+        return T['trajectory_msgs/msg/JointTrajectory'](header=self.header(t_ns, ''),
+                                                        joint_names=[joint], points=points)
+
 
 def write_episode(world, out_dir, name: str, topics: TopicNames = TopicNames(),
                   frames: FrameIds = FrameIds(), overwrite: bool = False) -> Path:
@@ -155,7 +167,9 @@ def write_episode(world, out_dir, name: str, topics: TopicNames = TopicNames(),
     their first sample; AudioInfo is written once at the episode start. The offered QoS recorded
     per topic is what ``sim_robot`` publishes with: sensor data (best effort, depth 5) for images,
     camera info, pose and joint states; reliable depth 100 for audio (like audio_capture);
-    reliable transient local depth 1 for AudioInfo; reliable depth 10 for the planned path.
+    reliable transient local depth 1 for AudioInfo; reliable depth 10 for the planned path and
+    the gripper's plan along it (``planned_gripper``, JointTrajectory, the same stamp, written
+    just before the path).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,6 +200,7 @@ def write_episode(world, out_dir, name: str, topics: TopicNames = TopicNames(),
         c_pose = conn(topics.pose, 'geometry_msgs/msg/PoseStamped', QOS_SENSOR)
         c_js = conn(topics.joint_states, 'sensor_msgs/msg/JointState', QOS_SENSOR)
         c_path = conn(topics.path, 'nav_msgs/msg/Path', QOS_DEFAULT)
+        c_grip = conn(topics.gripper_plan, 'trajectory_msgs/msg/JointTrajectory', QOS_DEFAULT)
 
         def put(c, t_ns, msg):
             writer.write(c, t_ns, ts.serialize_cdr(msg, c.msgtype))
@@ -209,6 +224,8 @@ def write_episode(world, out_dir, name: str, topics: TopicNames = TopicNames(),
                 put(c_js, t_ns, m.joint_state(t_ns, ['gripper_aperture'], [float(ev.aperture)]))
             elif ev.kind == 'path':
                 times = [to_ns(t) for t in ev.times]
+                if getattr(ev, 'apertures', None) is not None:
+                    put(c_grip, t_ns, m.gripper_plan(t_ns, times, ev.apertures))
                 put(c_path, t_ns, m.path(t_ns, frames.world, times, ev.positions, ev.orientations))
             else:
                 raise ValueError(f'unknown world event kind {ev.kind!r}')
@@ -251,6 +268,8 @@ class Episode:
     aperture_stamps_ns: np.ndarray                  # (J,)
     apertures: np.ndarray                           # (J,) [m]
     paths: list = field(default_factory=list)       # [(stamp_ns, times_ns (M,), pos (M,3), quat (M,4))]
+    # the gripper's plan along each path: its stamp -> (times_ns (G,), finger opening (G,) [m])
+    gripper_plans: dict = field(default_factory=dict)
     truth: dict | None = None
     labels: np.ndarray | None = None                # (T, H, W) uint8
     label_stamps_ns: np.ndarray | None = None       # (T,)
@@ -285,6 +304,7 @@ def read_episode(bag_dir, topics: TopicNames = TopicNames()) -> Episode:
     ts = typestore()
     img_stamps, imgs, cam_info, info_msg = [], [], None, None
     chunks, pose_t, pos, quat, ap_t, aps, paths = [], [], [], [], [], [], []
+    gripper_plans = {}
     with Reader(bag) as reader:
         register_bag_types(ts, reader.connections)
         all_topics = {c.topic: c.msgtype for c in reader.connections}
@@ -293,7 +313,7 @@ def read_episode(bag_dir, topics: TopicNames = TopicNames()) -> Episode:
         if image_topic not in all_topics and image_topic + '/compressed' in all_topics:
             image_topic += '/compressed'
         wanted = {image_topic, topics.camera_info, topics.audio, topics.audio_info, topics.pose,
-                  topics.joint_states, topics.path}
+                  topics.joint_states, topics.path, topics.gripper_plan}
         conns = [c for c in reader.connections if c.topic in wanted]
         for conn, _, raw in reader.messages(connections=conns):
             msg = ts.deserialize_cdr(raw, conn.msgtype)
@@ -331,6 +351,14 @@ def read_episode(bag_dir, topics: TopicNames = TopicNames()) -> Episode:
                               np.array([(x.pose.orientation.x, x.pose.orientation.y,
                                          x.pose.orientation.z, x.pose.orientation.w)
                                         for x in ps], np.float64).reshape(-1, 4)))
+            elif topic == topics.gripper_plan:
+                names = list(msg.joint_names)
+                i = names.index('gripper_aperture') if 'gripper_aperture' in names else 0
+                t_ns = _stamp_ns(msg.header.stamp)
+                pts = [p for p in msg.points if len(p.positions) > i]
+                gripper_plans[t_ns] = (
+                    np.array([t_ns + _stamp_ns(p.time_from_start) for p in pts], np.int64),
+                    np.array([float(p.positions[i]) for p in pts], np.float64))
 
     truth_file, masks_file = bag.parent / f'{bag.name}.truth.json', bag.parent / f'{bag.name}.masks.npz'
     truth = json.loads(truth_file.read_text()) if truth_file.exists() else None
@@ -357,7 +385,8 @@ def read_episode(bag_dir, topics: TopicNames = TopicNames()) -> Episode:
     ep = Episode(path=bag, image_stamps_ns=img_stamps_a, images=images, camera_info=cam_info,
                  audio=audio, audio_start_ns=start, sample_rate=fmt_dec.sample_rate, audio_format=fmt,
                  pose_stamps_ns=pose_t, positions=pos, orientations=quat, aperture_stamps_ns=ap_t,
-                 apertures=aps, paths=sorted(paths, key=lambda p: p[0]), truth=truth,
+                 apertures=aps, paths=sorted(paths, key=lambda p: p[0]), gripper_plans=gripper_plans,
+                 truth=truth,
                  audio_stats=stats, topics=counts)
     if masks_file.exists():
         with np.load(masks_file) as z:

@@ -112,11 +112,12 @@ def planner_expect(planner, source: str):
 
 
 def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
-           calibration=None) -> Replay:
+           calibration=None, gripper_plans: bool = True) -> Replay:
     """Feed one recorded episode (``data.bags.Episode``) through :class:`ExecutionMonitor` as
     the node gets it: ``expect(traj, rgb, K, aperture) -> (events, sliding)`` for each path at
     its stamp, with the latest camera frame and aperture then; audio in 32 ms chunks, each when
-    its last sample is due; ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None)."""
+    its last sample is due; ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None);
+    ``gripper_plans``: give each path the gripper's plan along it where the bag has one."""
     from hearing_hands_ros import trajectory as tr
     sr = ep.sample_rate
     mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify, calibration=calibration)
@@ -137,7 +138,10 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
         rgb = ep.images[max(i, 0)]
         j = int(np.searchsorted(ep.aperture_stamps_ns, stamp, side='right')) - 1
         aperture = float(ep.apertures[max(j, 0)]) if len(ep.apertures) else tr.DEFAULT_APERTURE
-        traj = tr.Trajectory.from_stamps_ns(times, pos, quat, frame_id='world', origin_ns=int(times[0]))
+        plan = ep.gripper_plans.get(int(stamp))
+        traj = tr.Trajectory.from_stamps_ns(times, pos, quat, frame_id='world', origin_ns=int(times[0]),
+                                            apertures=None if plan is None or not gripper_plans
+                                            else tr.plan_apertures(times, *plan))
         events, sliding = expect(traj, rgb, K, aperture)
         out.paths.append((int(times[0]), int(times[-1])))
         out.decisions += _decisions(mon.add_path(int(times[0]), int(times[0]), int(times[-1]),

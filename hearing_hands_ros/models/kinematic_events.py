@@ -13,8 +13,12 @@ No learning, no image, no ground truth: only the TCP track of the path and the g
   Probability rises with the peak descent speed (``1 - exp(-v / SPEED_SCALE)``: slow descents
   may stop short of anything or touch it softly), the level is linear in it.
 * **grasp**: when the fingers close (aperture speed below ``-APERTURE_SPEED``) at that low point
-  before the TCP moves again, the sound is the fingers meeting the object, ``GRASP_LEAD_S``
-  before the closing stops, instead of the end of the descent.
+  before the TCP moves again, the sound is the fingers meeting the object somewhere along the
+  closing (a planned closing runs to the end of its stroke; how far the fingers get before they
+  meet the object depends on its width, which the path does not say): at the closing's middle,
+  with the spread of a uniform time over it, instead of the end of the descent. The opening
+  comes from the gripper's plan along the path (``Trajectory.apertures``), else from the
+  aperture the caller gives (a constant: no grasp or drop is then found).
 * **drop**: when the fingers open while the TCP is at least ``MIN_DROP`` above the height where
   they last closed, the object falls that height ``h``: an impact ``sqrt(2 h / g)`` after the
   opening starts.
@@ -51,7 +55,6 @@ SPEED_SCALE = 0.1          # [m/s] P(strike heard) = 1 - exp(-peak descent speed
 IMPACT_DB = -27.0          # [dBFS] level of a strike at zero speed ...
 IMPACT_DB_PER_MPS = 14.0   # [dB per m/s] ... rising with the peak descent speed
 APERTURE_SPEED = 0.05      # [m/s] the fingers close or open at least this fast
-GRASP_LEAD_S = 0.015       # [s] the fingers touch this long before the (recorded) closing stops
 GRASP_PROBABILITY = 0.7    # P(the fingers meeting an object are heard)
 GRASP_DB = -28.0           # [dBFS] level of a grasp
 DROP_PROBABILITY = 0.9     # P(a dropped object's landing is heard)
@@ -116,10 +119,11 @@ def strikes(traj_feats: np.ndarray, n: int, frame_rate: float = FRAME_RATE) -> l
         k_peak = a + int(np.argmin(vz[a:b]))
         if np.hypot(*traj_feats[k_peak, VEL.start:VEL.start + 2]) > -vz[k_peak]:
             continue                                  # a sideways move that also sinks
-        grasp = [e for c, e in closing if k_stop - 1 <= c < after[0]]
-        if grasp:                                     # the fingers close on something here
-            out.append(_impact(traj_feats, grasp[0] - GRASP_LEAD_S * frame_rate, n, frame_rate,
-                               GRASP_PROBABILITY, GRASP_DB))
+        grasp = [(c, e) for c, e in closing if k_stop - 1 <= c < after[0]]
+        if grasp:                                     # the fingers close on something here,
+            c, e = grasp[0]                           # somewhere along the closing
+            out.append(_impact(traj_feats, 0.5 * (c + e), n, frame_rate, GRASP_PROBABILITY, GRASP_DB,
+                               max((e - c) / frame_rate / np.sqrt(12.0), MIN_TIME_STD)))
             continue
         k = _crossing(z, a, k_min, z[k_min] + STRIKE_DEPTH)
         v_peak = float(-vz[k_peak])

@@ -40,6 +40,7 @@ try:                                   # Iron and later
 except ImportError:                    # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
+from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros.errors import ModelError
 
 # --- QoS profiles ----------------------------------------------------------------------------
@@ -84,6 +85,55 @@ def subscribe_info(node: Node, msg_type, topic: str, callback, callback_group=No
     return [node.create_subscription(msg_type, topic, callback, qos, callback_group=callback_group,
                                      event_callbacks=quiet)
             for qos in (LATCHED_QOS, INFO_QOS)]
+
+
+class GripperPlans:
+    """The gripper's plans along recent paths (``planned_gripper``), by the stamp of the path
+    each belongs to: the path callback and its worker thread meet here."""
+
+    KEPT = 32                                         # plans kept, oldest dropped first
+
+    def __init__(self):
+        self._plans: dict = {}                         # stamp ns -> (times_ns, openings [m])
+        self._cv = threading.Condition()
+
+    def take(self, msg, joint: str, diag: 'Diagnostics') -> None:
+        """A planned_gripper message (trajectory_msgs/JointTrajectory): kept, or dropped with
+        its reason on ``diag``."""
+        try:
+            stamp, times, openings = rc.gripper_plan_from_msg(msg, joint)
+        except ValueError as e:
+            diag.report_input_error('bad_gripper_plan', f'{e}; gripper plan ignored')
+            return
+        diag.count('gripper_plans')
+        self.add(stamp, times, openings)
+
+    def add(self, stamp_ns: int, times_ns, openings) -> None:
+        with self._cv:
+            self._plans[int(stamp_ns)] = (times_ns, openings)
+            while len(self._plans) > self.KEPT:
+                self._plans.pop(next(iter(self._plans)))
+            self._cv.notify_all()
+
+    def get(self, stamp_ns: int, wait_s: float):
+        """The plan of the path stamped ``stamp_ns``, waiting up to ``wait_s`` for it once any
+        plan has arrived (none ever: None at once, so a robot without one loses no time)."""
+        with self._cv:
+            if not self._plans:
+                return None
+            self._cv.wait_for(lambda: stamp_ns in self._plans, timeout=max(0.0, float(wait_s)))
+            return self._plans.get(stamp_ns)
+
+    def clear(self) -> None:
+        with self._cv:
+            self._plans.clear()
+
+
+GRIPPER_PLAN_PARAMS = {
+    'gripper_plan_wait_s': (0.2, 'Once a gripper plan has arrived on planned_gripper, how long a '
+                                 'path waits for the one stamped as it is before it goes on '
+                                 'without [s].'),
+}
 
 
 # --- Parameters ------------------------------------------------------------------------------

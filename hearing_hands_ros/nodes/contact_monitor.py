@@ -1,8 +1,11 @@
 """``contact_monitor`` node: hear, while a planned motion runs, that it went otherwise than planned.
 
 Subscribes ``planned_path`` (nav_msgs/Path, poses stamped with their planned times, published
-before the motion), ``image`` and ``camera_info`` (the wrist camera: the latest frame is the
-plan-start view the prediction sees), ``joint_states`` (the gripper aperture), ``audio_stamped``
+before the motion), ``planned_gripper`` (optional: trajectory_msgs/JointTrajectory of the finger
+opening along the path, header stamped as the path; where and when the fingers close and open
+is where grasps and drops sound), ``image`` and ``camera_info`` (the wrist camera: the latest
+frame is the plan-start view the prediction sees), ``joint_states`` (the gripper aperture, held
+along a path that has no gripper plan), ``audio_stamped``
 (AudioDataStamped) and ``audio_info`` (AudioInfo, latched or republished, as the other nodes).
 For each path it predicts the contacts it should make (:meth:`Planner.expect`: the contact-event
 model, or the kinematic rule with ``expected_source: kinematic``) and runs
@@ -34,6 +37,7 @@ from hearing_hands_msgs.msg import ContactAnomalyArray, ExecutionStatus
 from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
 
 from hearing_hands_ros import audio as A
 from hearing_hands_ros import ros_convert as rc
@@ -41,8 +45,9 @@ from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.errors import ModelError
 from hearing_hands_ros.images import ImageError, image_to_rgb
 from hearing_hands_ros.monitor import ExecutionMonitor, MonitorConfig
-from hearing_hands_ros.nodes.common import (AUDIO_SUB_QOS, AUTOSTART, RELIABLE_QOS, SENSOR_QOS,
-                                            InfoRepeats, ModelNode, run_node)
+from hearing_hands_ros.nodes.common import (AUDIO_SUB_QOS, AUTOSTART, GRIPPER_PLAN_PARAMS,
+                                            RELIABLE_QOS, SENSOR_QOS, GripperPlans, InfoRepeats,
+                                            ModelNode, run_node)
 
 PARAMS = {
     **AUTOSTART,
@@ -51,18 +56,21 @@ PARAMS = {
     'expected_source': ('kinematic', "Where a path's expected contacts come from: 'model' (the "
                                      "contact-event model, sees the wrist camera) or 'kinematic' "
                                      '(a hand-written rule from the path alone; the default, chosen '
-                                     'on validation: fault AUC 0.76 against 0.70).'),
+                                     'on validation, docs/monitor.md).'),
     'calibration': ('', 'How often each sort of expected contact is heard in normal runs, from '
                         '`hearing-hands train monitor` (.json); empty = uncalibrated (on the '
                         'sound world calibrating lowered fault AUC, docs/monitor.md).'),
     'backend': ('auto', 'auto | cuda | tensorrt | cpu (ONNX Runtime) | torch.'),
     'threads': (1, 'CPU threads for the event model (0 = runtime default).'),
-    'tolerance_s': (0.05, 'Always added to an expected contact\'s time window, either side [s].'),
-    'spread_k': (3.0, 'Window half-width in units of the predicted time spread.'),
+    'tolerance_s': (0.03, 'Always added to an expected contact\'s time window, either side [s] '
+                          '(with spread_k, chosen on validation: an onset much earlier than '
+                          'planned is an obstacle, not the planned contact).'),
+    'spread_k': (1.5, 'Window half-width in units of the predicted time spread.'),
     'level_margin_db': (20.0, 'A matched contact louder or quieter than predicted by more than '
                               'this is LOUDER / QUIETER [dB].'),
-    'near_s': (10.0, 'A MISSING with an onset heard this close to it, or an UNEXPECTED onset this '
-                     'close to a required expected contact, is more likely a timing error: its '
+    'near_s': (10.0, 'A MISSING while onsets this close to it matched other expected contacts, '
+                     'or an UNEXPECTED onset this close to a required expected contact, is more '
+                     'likely a promised contact that was not real or a timing error: its '
                      'confidence is multiplied by near_weight [s] (10 = anywhere in the path).'),
     'near_weight': (0.3, 'See near_s.'),
     'min_probability': (0.5, 'Expected contacts less likely than this are not required (their '
@@ -78,14 +86,16 @@ PARAMS = {
     'onset_threshold_db': (12.0, 'Onset detector threshold above the adaptive noise floor [dB].'),
     'tail_s': (0.3, 'A path is judged this long after its last pose [s] (its sounds ring out).'),
     'aperture': (0.04, 'Gripper opening used when no joint_states arrived [m].'),
-    'aperture_joint': ('gripper_aperture', 'JointState name of the gripper opening.'),
+    'aperture_joint': ('gripper_aperture', 'Joint name of the gripper opening in joint_states and '
+                                           'planned_gripper.'),
+    **GRIPPER_PLAN_PARAMS,
     'max_path_duration': (8.0, 'Longest planned path accepted [s] (at most the model\'s limit).'),
     'max_future_s': (5.0, 'Audio stamped more than this ahead of the node clock is dropped [s] '
                           '(a wrong clock would otherwise close every path at once).'),
     'queue_size': (8, 'Paths waiting for their prediction; the oldest is dropped when full.'),
 }
 COUNTERS = ('paths', 'paths_judged', 'paths_anomalous', 'anomalies', 'audio_chunks',
-            'heard_onsets', 'dropped_paths')
+            'heard_onsets', 'dropped_paths', 'gripper_plans', 'paths_without_gripper_plan')
 
 
 class ContactMonitor(ModelNode):
@@ -102,6 +112,7 @@ class ContactMonitor(ModelNode):
         self._format: A.AudioFormat | None = None
         self._info_repeats = InfoRepeats()
         self._expected: dict = {}               # path start ns -> (frame, expected events)
+        self._gripper_plans = GripperPlans()
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
         for key in COUNTERS:
             self.diag.count(key, 0)
@@ -157,6 +168,7 @@ class ContactMonitor(ModelNode):
         self.subscribe(AudioDataStamped, 'audio_stamped', self.on_audio, AUDIO_SUB_QOS,
                        callback_group=audio_group)
         self.subscribe(PathMsg, 'planned_path', self.on_path, RELIABLE_QOS)
+        self.subscribe(JointTrajectory, 'planned_gripper', self.on_gripper_plan, RELIABLE_QOS)
         self.subscribe(Image, 'image', self.on_image, SENSOR_QOS)
         self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
         self.subscribe(JointState, 'joint_states', self.on_joint_states, SENSOR_QOS)
@@ -168,6 +180,7 @@ class ContactMonitor(ModelNode):
         with self._lock:
             self.monitor = None
             self._expected.clear()
+        self._gripper_plans.clear()
 
     def cleanup(self) -> None:
         """Free the model."""
@@ -194,6 +207,9 @@ class ContactMonitor(ModelNode):
             if i < len(msg.position) and np.isfinite(msg.position[i]):
                 self._aperture = float(msg.position[i])
 
+    def on_gripper_plan(self, msg: JointTrajectory) -> None:
+        self._gripper_plans.take(msg, self.p.aperture_joint, self.diag)
+
     # --- paths -----------------------------------------------------------------------------
     def on_path(self, msg: PathMsg) -> None:
         self.diag.count('paths')
@@ -209,18 +225,24 @@ class ContactMonitor(ModelNode):
         except tr.TrajectoryError as e:
             self.diag.report_input_error('bad_path', f'{e}; path not monitored')
             return
-        self.enqueue(self._jobs, (int(times[0]), int(times[-1]), frame, traj, self._image, self._K,
-                                  self._aperture), 'dropped_paths', 'prediction')
+        self.enqueue(self._jobs, (rc.stamp_to_ns(msg.header.stamp), times, frame, traj, self._image,
+                                  self._K, self._aperture), 'dropped_paths', 'prediction')
 
     def _work(self) -> None:
         self.serve(self._jobs, self._expect, 'prediction_failed')
 
-    def _expect(self, start_ns, end_ns, frame, traj, image, K, aperture) -> None:
+    def _expect(self, stamp_ns, times, frame, traj, image, K, aperture) -> None:
         source = self.p.expected_source
         if image is None and source == 'model':
             self.diag.report_input_error('no_image', 'no camera image received on image yet; '
                                          'path not monitored')
             return
+        start_ns, end_ns = int(times[0]), int(times[-1])
+        plan = self._gripper_plans.get(stamp_ns, self.p.gripper_plan_wait_s)
+        if plan is not None:
+            traj.apertures = tr.plan_apertures(times, *plan)
+        else:
+            self.diag.count('paths_without_gripper_plan')
         t0 = time.perf_counter()
         (events, sliding), = self.planner.expect([traj], image, K=K, aperture=aperture,
                                                  source=source)

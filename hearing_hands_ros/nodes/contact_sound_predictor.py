@@ -2,8 +2,10 @@
 
 Subscribes ``planned_path`` (nav_msgs/Path: TCP poses in the scene frame stamped with their planned
 times), ``image`` (wrist camera; the latest frame is the scene context), optionally
-``camera_info`` (intrinsics; else the model's, scaled to the image size) and ``joint_states``
-(latest gripper aperture). Publishes, for each path, ``predicted_contact_events``
+``camera_info`` (intrinsics; else the model's, scaled to the image size), ``planned_gripper``
+(trajectory_msgs/JointTrajectory: the finger opening along the path, stamped as the path; where
+the fingers close and open is where grasps and drops sound) and ``joint_states`` (the latest
+gripper aperture, held along a path that has no gripper plan). Publishes, for each path, ``predicted_contact_events``
 (hearing_hands_msgs/ContactEventArray: when, how likely, how loud, impact or slide, on what
 material and where each audible contact is expected; stamp = the path's first pose time, frame =
 the path's frame) first, then ``predicted_audio`` (AudioDataStamped, S16LE, same stamp); also
@@ -30,14 +32,16 @@ from hearing_hands_msgs.msg import ContactEventArray
 from nav_msgs.msg import Path as PathMsg
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.events import p_contact as contact_probability
 from hearing_hands_ros.images import ImageError, image_to_rgb
-from hearing_hands_ros.nodes.common import (AUTOSTART, LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS,
-                                            ModelNode, run_node)
+from hearing_hands_ros.nodes.common import (AUTOSTART, GRIPPER_PLAN_PARAMS, LATCHED_QOS,
+                                            RELIABLE_QOS, SENSOR_QOS, GripperPlans, ModelNode,
+                                            run_node)
 
 NS = 1_000_000_000
 
@@ -54,7 +58,9 @@ PARAMS = {
     'wav_output_dir': ('', 'If set, also write every prediction as WAV into this folder.'),
     'seed': (0, 'Noise seed of the sampler (predictions are deterministic per path).'),
     'aperture': (0.04, 'Gripper opening used when no joint_states arrived [m].'),
-    'aperture_joint': ('gripper_aperture', 'JointState name of the gripper opening.'),
+    'aperture_joint': ('gripper_aperture', 'Joint name of the gripper opening in joint_states and '
+                                           'planned_gripper.'),
+    **GRIPPER_PLAN_PARAMS,
     'chunk_samples': (0, 'Publish predicted audio in chunks of this many samples; 0 = one message.'),
     'queue_size': (4, 'Paths waiting for inference; older ones are dropped when full.'),
     'predict_audio': (True, 'Also render the predicted audio (false: contact events only, much '
@@ -72,6 +78,7 @@ class ContactSoundPredictor(ModelNode):
         self._image: tuple[int, np.ndarray] | None = None
         self._K: np.ndarray | None = None
         self._aperture: float = float(self.p.aperture)
+        self._gripper_plans = GripperPlans()
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, int(self.p.queue_size)))
         for key in ('paths', 'predictions', 'dropped_paths', 'paths_out_of_view'):
             self.diag.count(key, 0)
@@ -106,6 +113,7 @@ class ContactSoundPredictor(ModelNode):
         self.pub_info.publish(rc.audio_info_msg(self.planner.sample_rate))
         group = MutuallyExclusiveCallbackGroup()
         self.subscribe(PathMsg, 'planned_path', self.on_path, RELIABLE_QOS, callback_group=group)
+        self.subscribe(JointTrajectory, 'planned_gripper', self.on_gripper_plan, RELIABLE_QOS)
         self.subscribe(Image, 'image', self.on_image, SENSOR_QOS,
                        callback_group=MutuallyExclusiveCallbackGroup())
         self.subscribe(CameraInfo, 'camera_info', self.on_camera_info, SENSOR_QOS)
@@ -115,6 +123,7 @@ class ContactSoundPredictor(ModelNode):
     def deactivate(self) -> None:
         """Stop the inference thread; paths still queued are dropped."""
         self.stop_worker(self._jobs, 'dropped_paths', timeout=5.0)
+        self._gripper_plans.clear()
 
     def cleanup(self) -> None:
         """Free the model."""
@@ -143,6 +152,9 @@ class ContactSoundPredictor(ModelNode):
             if i < len(msg.position) and np.isfinite(msg.position[i]):
                 self._aperture = float(msg.position[i])
 
+    def on_gripper_plan(self, msg: JointTrajectory) -> None:
+        self._gripper_plans.take(msg, self.p.aperture_joint, self.diag)
+
     def on_path(self, msg: PathMsg) -> None:
         self.diag.count('paths')
         times, pos, quat, frame = rc.path_from_msg(msg)
@@ -157,20 +169,24 @@ class ContactSoundPredictor(ModelNode):
             self.diag.report_input_error('bad_path', f'{e}; path skipped')
             return
         # a full queue drops its oldest path: newer plans win
-        self.enqueue(self._jobs, (start_ns, frame, traj, time.perf_counter()), 'dropped_paths',
-                     'inference')
+        self.enqueue(self._jobs, (start_ns, rc.stamp_to_ns(msg.header.stamp), times, frame, traj,
+                                  time.perf_counter()), 'dropped_paths', 'inference')
 
     # --- inference ------------------------------------------------------------------------
     def _work(self) -> None:
         self.serve(self._jobs, self._predict, 'inference_failed')
 
-    def _predict(self, start_ns: int, frame: str, traj: tr.Trajectory, t_received: float) -> None:
+    def _predict(self, start_ns: int, stamp_ns: int, times, frame: str, traj: tr.Trajectory,
+                 t_received: float) -> None:
         with self._lock:
             image, K = self._image, self._K
         if image is None:
             self.diag.report_input_error('no_image', 'no camera image received on image yet; '
                                          'path skipped')
             return
+        plan = self._gripper_plans.get(stamp_ns, self.p.gripper_plan_wait_s)
+        if plan is not None:
+            traj.apertures = tr.plan_apertures(times, *plan)
         t0 = time.perf_counter()
         audio = bool(self.p.predict_audio) or self.planner.events is None
         pred = self.planner.predict([traj], image[1], K=K, seed=int(self.p.seed),

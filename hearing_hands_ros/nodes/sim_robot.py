@@ -13,6 +13,9 @@ topic                          type                                QoS
                                                                    republished (like audio_capture)
 ``gripper/pose``               geometry_msgs/PoseStamped           sensor data
 ``gripper/joint_states``       sensor_msgs/JointState              sensor data
+``planned_gripper``            trajectory_msgs/JointTrajectory     reliable (the finger opening
+                                                                   along the path, stamped as it,
+                                                                   published just before it)
 ``planned_path``               nav_msgs/Path                       reliable
 ``/diagnostics``               diagnostic_msgs/DiagnosticArray     default
 =============================  ==================================  ===============================
@@ -33,6 +36,7 @@ from nav_msgs.msg import Path
 from rclpy.node import Node
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory
 
 from hearing_hands_ros import ros_convert as rc
 from hearing_hands_ros.sim.scene import SCENARIOS
@@ -88,6 +92,7 @@ class SimRobot(Node):
             'pose': self.create_publisher(PoseStamped, 'gripper/pose', SENSOR_QOS),
             'joint_states': self.create_publisher(JointState, 'gripper/joint_states', SENSOR_QOS),
             'path': self.create_publisher(Path, 'planned_path', RELIABLE_QOS),
+            'gripper_plan': self.create_publisher(JointTrajectory, 'planned_gripper', RELIABLE_QOS),
         }
         self.diag = Diagnostics(self, hardware_id=self.p.hardware_id)
         self.diag.set_value('state', 'starting')
@@ -222,6 +227,8 @@ class SimRobot(Node):
                 rc.joint_state_msg(['gripper_aperture'], [ev.aperture], stamp_ns))
         elif ev.kind == 'path':
             times_ns = [start_ns + int(round(t * 1e9)) for t in ev.times]
+            if ev.apertures is not None:
+                self.pub['gripper_plan'].publish(rc.gripper_plan_msg(times_ns, ev.apertures, stamp_ns))
             self.pub['path'].publish(rc.path_msg(times_ns, ev.positions, ev.orientations,
                                                  p.world_frame_id, stamp_ns=stamp_ns))
         else:

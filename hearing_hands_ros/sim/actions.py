@@ -78,17 +78,18 @@ class Plan:
 
     def path(self, hz: float = 50.0, start: float | None = None, end: float | None = None):
         """Planned TCP path over [start, end] (default: the whole plan): times (M,), positions
-        (M, 3), orientations (M, 4) xyzw."""
+        (M, 3), orientations (M, 4) xyzw, and the planned finger opening (M,) [m] (what a
+        planner sends the gripper along it)."""
         start = self.start if start is None else start
         end = self.end if end is None else end
         n = max(2, int(np.ceil((end - start) * hz)) + 1)
         t = np.linspace(start, end, n)
         q, _ = self.sample(t)
-        return t, q[:, :3].copy(), yaw_quat(q[:, 3])
+        return t, q[:, :3].copy(), yaw_quat(q[:, 3]), q[:, 4].copy()
 
     def paths(self, hz: float = 50.0) -> list:
         """The paths a planner publishes for this action: [approach, contact motion], or the
-        whole plan as one path when there is no approach (idle)."""
+        whole plan as one path when there is no approach (idle); each as :meth:`path` gives it."""
         if self.contact_start is None:
             return [self.path(hz)]
         return [self.path(hz, end=self.contact_start), self.path(hz, start=self.contact_start)]

@@ -111,6 +111,7 @@ class PathEvent:
     orientations: np.ndarray           # (M, 4) xyzw
     action: str
     index: int = 0
+    apertures: np.ndarray | None = None  # (M,) planned finger opening [m] (the gripper's plan)
     kind: ClassVar[str] = 'path'
 
 
@@ -487,8 +488,8 @@ class SoundWorld:
                 plan = act.plan_action(kind, target, t0, q_ref, self.object_states(), rng,
                                        self.scene.pair, mode=rest[1] if len(rest) > 1 else None)
                 self._action_index = k
-                for times, P, Q in plan.paths(PATH_HZ):       # approach, then contact motion
-                    self._push(PathEvent(float(times[0]), times, P, Q, plan.kind, k))
+                for times, P, Q, ap in plan.paths(PATH_HZ):   # approach, then contact motion
+                    self._push(PathEvent(float(times[0]), times, P, Q, plan.kind, k, ap))
                 self.truth['actions'].append(_jsonable(dict(
                     index=k, type=plan.kind, start=round(plan.start, 6), end=round(plan.end, 6),
                     contact_start=None if plan.contact_start is None else round(plan.contact_start, 6),

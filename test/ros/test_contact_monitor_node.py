@@ -125,3 +125,39 @@ def test_sound_world_hit_with_its_target_removed_is_missing(tmp_path, monkeypatc
     normal = [r for r in rows if 'removed' not in r[1]]
     assert faulty and any('MISSING' in r[3] for r in faulty)
     assert normal and all(r[2] == 'AS_EXPECTED' for r in normal), rows
+
+
+def test_a_gripper_plan_with_the_path_stamp_places_the_grasp(node_harness, model):
+    """A path that rests low while planned_gripper closes the fingers: the node expects the
+    grasp along the planned closing (as Planner.expect with the plan's openings), not a strike at
+    the end of the descent; a plan that names no gripper joint is dropped with a reason."""
+    from trajectory_msgs.msg import JointTrajectory
+
+    from hearing_hands_ros.nodes.contact_monitor import ContactMonitor
+    h = node_harness(97, peer='fake_planner')
+    peer = h.peer
+    pub_info = peer.create_publisher(AudioInfo, 'audio_info', LATCHED_QOS)
+    pub_path = peer.create_publisher(PathMsg, 'planned_path', RELIABLE_QOS)
+    pub_plan = peer.create_publisher(JointTrajectory, 'planned_gripper', RELIABLE_QOS)
+    pub_info.publish(rc.audio_info_msg(SR))
+    node = h.start_node(ContactMonitor, {'model_path': str(model), 'backend': 'cpu',
+                                         'expected_source': 'kinematic'})
+    assert h.wait_for(lambda: pub_plan.get_subscription_count() > 0 and node.monitor is not None)
+    t = np.linspace(0.0, 1.4, 71)
+    times = T0 + (t * NS).astype(np.int64)
+    pos = np.stack([0 * t, 0 * t, np.interp(t, [0.0, 0.4, 1.0, 1.4], [0.10, 0.05, 0.05, 0.10])], 1)
+    quat = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    openings = np.interp(t, [0.0, 0.5, 0.8, 1.4], [0.08, 0.08, 0.0, 0.0])
+    wrong = rc.gripper_plan_msg(times, openings, T0, joint='finger_joint')
+    pub_plan.publish(wrong)
+    assert h.wait_for(lambda: any('bad_gripper_plan' in k for k in h.diag_values()))
+    pub_plan.publish(rc.gripper_plan_msg(times, openings, T0))
+    assert h.wait_for(lambda: h.diag_values().get('gripper_plans') == '1')
+    pub_path.publish(rc.path_msg(times, pos, quat, 'world'))
+    assert h.wait_for(lambda: T0 in node._expected)
+    traj = tr.Trajectory.from_stamps_ns(times, pos, quat, openings, 'world', origin_ns=T0)
+    (want, _), = node.planner.expect([traj], None, source='kinematic')
+    _, got = node._expected[T0]
+    assert [e.time for e in got] == pytest.approx([e.time for e in want])
+    (grasp,) = got
+    assert 0.6 < grasp.time < 0.7                                   # along the planned closing

@@ -94,6 +94,24 @@ def test_contact_events_reject_unknown_kinds():
         rc.contact_events_from_msg(msg)
 
 
+def test_gripper_plan_round_trip_and_errors():
+    times = T0 + np.array([0, 250_000_000, 1_500_000_000], np.int64)
+    msg = rc.gripper_plan_msg(times, [0.08, 0.04, 0.0], T0)
+    assert list(msg.joint_names) == ['gripper_aperture'] and rc.stamp_to_ns(msg.header.stamp) == T0
+    assert msg.points[2].time_from_start.sec == 1 and msg.points[2].time_from_start.nanosec == 500_000_000
+    stamp, got_t, got_a = rc.gripper_plan_from_msg(msg, 'gripper_aperture')
+    assert stamp == T0 and (got_t == times).all()
+    np.testing.assert_allclose(got_a, [0.08, 0.04, 0.0])
+    with pytest.raises(ValueError, match='names no joint'):
+        rc.gripper_plan_from_msg(msg, 'finger_joint')
+    msg.points[1].positions = []
+    with pytest.raises(ValueError, match='without a position'):
+        rc.gripper_plan_from_msg(msg, 'gripper_aperture')
+    msg = rc.gripper_plan_msg(times[::-1], [0.08, 0.04, float('nan')], T0)
+    with pytest.raises(ValueError, match='non-finite|out of order'):
+        rc.gripper_plan_from_msg(msg, 'gripper_aperture')
+
+
 def test_pubsub_round_trip(ros_domain):
     ros_domain(73)
     assert os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST'

@@ -50,7 +50,8 @@ class FakeWorld:
                                       orientation=np.array([0, 0, 0, 1.0]), aperture=0.04 * t))
         times = np.linspace(0.5, 0.9, 5)
         ev.append(SimpleNamespace(t=0.5, kind='path', times=times, positions=np.c_[times, times, times],
-                                  orientations=np.tile([0, 0, 0, 1.0], (5, 1)), action='tap'))
+                                  orientations=np.tile([0, 0, 0, 1.0], (5, 1)), action='tap',
+                                  apertures=np.linspace(0.06, 0.0, 5)))
         ev.sort(key=lambda e: e.t)
         for e in ev:
             yield e
@@ -76,7 +77,7 @@ def test_written_bag_contents(episode):
         T.audio: ('audio_common_msgs/msg/AudioDataStamped', 32),
         T.audio_info: ('audio_common_msgs/msg/AudioInfo', 1),
         T.pose: ('geometry_msgs/msg/PoseStamped', 100), T.joint_states: ('sensor_msgs/msg/JointState', 100),
-        T.path: ('nav_msgs/msg/Path', 1)}
+        T.path: ('nav_msgs/msg/Path', 1), T.gripper_plan: ('trajectory_msgs/msg/JointTrajectory', 1)}
     assert qos[T.audio_info].durability.name == 'TRANSIENT_LOCAL'
     assert qos[T.image].reliability.name == 'BEST_EFFORT'
     assert qos[T.path].reliability.name == 'RELIABLE' and qos[T.audio].depth == 100
@@ -108,6 +109,9 @@ def test_read_episode_round_trip(episode):
     assert len(ep.paths) == 1
     stamp, times, pos, quat = ep.paths[0]
     assert stamp == START + NS // 2 and times[-1] == START + 900_000_000 and pos.shape == (5, 3)
+    plan_times, openings = ep.gripper_plans[stamp]                  # the gripper's plan along it
+    assert (plan_times == times).all()
+    np.testing.assert_allclose(openings, np.linspace(0.06, 0.0, 5))
     assert ep.truth['scenario'] == 'mixed'
     assert ep.labels.shape == (30, 12, 16) and (ep.label_stamps_ns == ep.image_stamps_ns).all()
     assert ep.camera_positions.shape == (30, 3)

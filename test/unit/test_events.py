@@ -167,3 +167,21 @@ def test_events_only_needs_an_events_bundle(tmp_path):
     with pytest.raises(ModelError, match='contact_events'):
         planner.predict([path], np.zeros((128, 128, 3), np.uint8), audio=False)
     assert planner.predict([path], np.zeros((128, 128, 3), np.uint8))[0].events is None
+
+
+def test_the_rule_hears_a_grasp_where_the_gripper_plan_closes_the_fingers():
+    """Descend, rest while the planned fingers close (0.5-0.8 s), lift: one impact along the
+    closing, at its middle with a uniform spread over it; with no plan for the fingers the same
+    path is a strike at the end of the descent."""
+    from hearing_hands_ros.models.kinematic_events import kinematic_events
+    t = np.linspace(0.0, 1.4, 141)
+    z = np.interp(t, [0.0, 0.4, 1.0, 1.4], [0.10, 0.05, 0.05, 0.10])
+    ap = np.interp(t, [0.0, 0.5, 0.8, 1.4], [0.08, 0.08, 0.0, 0.0])
+    pos = np.stack([0 * t, 0 * t, z], 1)
+    quat = np.tile([0, 0, 0, 1.0], (len(t), 1))
+    planned = tr.features(tr.Trajectory(t, pos, quat, ap), 160)
+    (grasp,) = kinematic_events(planned, 141)
+    assert grasp.kind == 'impact' and 0.6 < grasp.time < 0.7
+    assert grasp.time_std == pytest.approx(0.3 / np.sqrt(12), abs=0.02)
+    (strike,) = kinematic_events(tr.features(tr.Trajectory(t, pos, quat), 160), 141)
+    assert strike.time < 0.45 and strike.time_std < grasp.time_std

@@ -88,20 +88,34 @@ def test_two_close_contacts_match_one_onset_each():
 
 
 def test_evidence_weight_near_the_other_side():
-    """A MISSING with no onset near its time and an UNEXPECTED far from any expected contact keep
-    their confidence; a MISSING with an onset nearby and an UNEXPECTED next to an expected
-    contact (timing errors, more likely) are weighted down."""
+    """An UNEXPECTED far from any expected contact keeps its confidence, one next to an expected
+    contact (a timing error, more likely) is weighted down; a MISSING while an onset near it
+    matched another expected contact (the path sounds as planned) is weighted down, one after an
+    early unmatched onset (an obstacle struck before the planned contact) is not."""
     cfg = MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.0, near_s=0.3,
                         near_weight=0.3)
-    m = PathMonitor([tap(1.0, p=0.9), tap(2.0, p=0.9), tap(3.0, p=0.9)], cfg)
-    (far,) = m.heard(0.5, -20.0)                                       # 0.5 s from anything due
+    m = PathMonitor([tap(1.0, p=0.9), tap(1.2, p=0.9), tap(2.0, p=0.9)], cfg)
+    (far,) = m.heard(0.5, -20.0)                                       # 0.45 s from anything due
     assert far.kind == 'UNEXPECTED' and far.confidence == pytest.approx(1.0)
-    assert m.heard(1.0, -20.0) == []
-    (near,) = m.heard(1.8, -20.0)                                      # 0.2 s before the 2nd
-    assert near.kind == 'UNEXPECTED' and near.confidence == pytest.approx(0.3)
-    missing = m.finish()
-    assert kinds(missing) == ['MISSING', 'MISSING']
-    assert [a.confidence for a in missing] == pytest.approx([0.27, 0.9])   # 2nd: onset near it
+    assert m.heard(1.0, -20.0) == []                                   # the 1st, on time
+    missed, early = m.heard(1.8, -20.0)                                # 0.15 s before the 3rd
+    assert missed.kind == 'MISSING' and missed.expected.time == 1.2
+    assert missed.confidence == pytest.approx(0.27)                    # 1.0 matched, 0.2 s away
+    assert early.kind == 'UNEXPECTED' and early.confidence == pytest.approx(0.3)
+    (blocked,) = m.finish()                                            # the 3rd never came
+    assert blocked.kind == 'MISSING' and blocked.confidence == pytest.approx(0.9)
+
+
+def test_a_silent_path_adds_up_its_missed_contacts():
+    """While nothing at all is heard, each MISSING carries every miss so far: 1 - prod(1 - p)."""
+    cfg = MonitorConfig(tolerance_s=0.05, spread_k=0.0, min_confidence=0.0)
+    m = PathMonitor([tap(0.5, p=0.6), tap(1.0, p=0.6), tap(1.5, p=0.6)], cfg)
+    assert [a.confidence for a in m.finish()] == pytest.approx([0.6, 0.84, 0.936])
+    m = PathMonitor([tap(0.5, p=0.6), tap(1.0, p=0.6), tap(1.5, p=0.6)], cfg)
+    (first,) = m.heard(1.0, -20.0)                                     # the 2nd is heard
+    assert first.expected.time == 0.5 and first.confidence == pytest.approx(0.6)
+    (last,) = m.finish()                                               # no longer silent
+    assert last.expected.time == 1.5 and last.confidence == pytest.approx(0.6 * cfg.near_weight)
 
 
 def test_events_of_the_next_path_are_not_required():

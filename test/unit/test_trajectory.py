@@ -67,3 +67,12 @@ def test_quaternions_are_normalised():
     f = tr.features(tr.validate(t), 50)
     R6 = f[:, 3:9]
     np.testing.assert_allclose(np.linalg.norm(R6[:, :3], axis=1), 1.0, atol=1e-5)
+
+
+def test_plan_apertures_at_the_path_stamps():
+    """The gripper's plan is sampled at the path's pose stamps, held beyond its ends."""
+    plan_t = np.array([10, 20, 30], np.int64) * 1_000_000
+    got = tr.plan_apertures(np.array([0, 15, 30, 40]) * 1_000_000, plan_t, [0.08, 0.04, 0.0])
+    np.testing.assert_allclose(got, [0.08, 0.06, 0.0, 0.0])
+    with pytest.raises(tr.TrajectoryError, match='gripper plan'):
+        tr.plan_apertures([0], plan_t, [0.1])
