@@ -13,12 +13,13 @@ No learning, no image, no ground truth: only the TCP track of the path and the g
   Probability rises with the peak descent speed (``1 - exp(-v / SPEED_SCALE)``: slow descents
   may stop short of anything or touch it softly), the level is linear in it.
 * **grasp**: when the fingers close (aperture speed below ``-APERTURE_SPEED``) at that low point
-  before the TCP moves again, the sound is the fingers meeting the object somewhere along the
-  closing (a planned closing runs to the end of its stroke; how far the fingers get before they
-  meet the object depends on its width, which the path does not say): at the closing's middle,
-  with the spread of a uniform time over it, instead of the end of the descent. The opening
-  comes from the gripper's plan along the path (``Trajectory.apertures``), else from the
-  aperture the caller gives (a constant: no grasp or drop is then found).
+  before the TCP moves again, the sound is the fingers meeting the object, instead of the end of
+  the descent. A recorded closing stops on the object (the opening stays above
+  ``STALL_OPENING``): the sound comes ``GRASP_LEAD_S`` before it stops. A planned closing runs
+  to the end of its stroke, and where along it the fingers meet the object depends on its width,
+  which the path does not say: at the closing's middle, with the spread of a uniform time over
+  it. The opening comes from the gripper's plan along the path (``Trajectory.apertures``) or a
+  recording, else from the aperture the caller gives (a constant: no grasp or drop is found).
 * **drop**: when the fingers open while the TCP is at least ``MIN_DROP`` above the height where
   they last closed, the object falls that height ``h``: an impact ``sqrt(2 h / g)`` after the
   opening starts.
@@ -41,6 +42,7 @@ from hearing_hands_ros.trajectory import FEATURE_LAYOUT, FRAME_RATE
 Z = FEATURE_LAYOUT.index('pos_z')
 POS = slice(FEATURE_LAYOUT.index('pos_x'), FEATURE_LAYOUT.index('pos_z') + 1)
 VEL = slice(FEATURE_LAYOUT.index('vel_x'), FEATURE_LAYOUT.index('vel_z') + 1)
+APERTURE = FEATURE_LAYOUT.index('aperture')
 APERTURE_VEL = FEATURE_LAYOUT.index('aperture_vel')
 ACTIVE = FEATURE_LAYOUT.index('active')
 
@@ -55,6 +57,8 @@ SPEED_SCALE = 0.1          # [m/s] P(strike heard) = 1 - exp(-peak descent speed
 IMPACT_DB = -27.0          # [dBFS] level of a strike at zero speed ...
 IMPACT_DB_PER_MPS = 14.0   # [dB per m/s] ... rising with the peak descent speed
 APERTURE_SPEED = 0.05      # [m/s] the fingers close or open at least this fast
+GRASP_LEAD_S = 0.015       # [s] the fingers touch this long before a recorded closing stops
+STALL_OPENING = 0.005      # [m] a closing that stops this open stopped on the object
 GRASP_PROBABILITY = 0.7    # P(the fingers meeting an object are heard)
 GRASP_DB = -28.0           # [dBFS] level of a grasp
 DROP_PROBABILITY = 0.9     # P(a dropped object's landing is heard)
@@ -120,10 +124,14 @@ def strikes(traj_feats: np.ndarray, n: int, frame_rate: float = FRAME_RATE) -> l
         if np.hypot(*traj_feats[k_peak, VEL.start:VEL.start + 2]) > -vz[k_peak]:
             continue                                  # a sideways move that also sinks
         grasp = [(c, e) for c, e in closing if k_stop - 1 <= c < after[0]]
-        if grasp:                                     # the fingers close on something here,
-            c, e = grasp[0]                           # somewhere along the closing
-            out.append(_impact(traj_feats, 0.5 * (c + e), n, frame_rate, GRASP_PROBABILITY, GRASP_DB,
-                               max((e - c) / frame_rate / np.sqrt(12.0), MIN_TIME_STD)))
+        if grasp:                                     # the fingers close on something here
+            c, e = grasp[0]
+            if traj_feats[min(e, n - 1), APERTURE] > STALL_OPENING:    # stopped on it (recorded)
+                out.append(_impact(traj_feats, e - GRASP_LEAD_S * frame_rate, n, frame_rate,
+                                   GRASP_PROBABILITY, GRASP_DB))
+            else:                                     # a planned full close: somewhere along it
+                out.append(_impact(traj_feats, 0.5 * (c + e), n, frame_rate, GRASP_PROBABILITY,
+                                   GRASP_DB, max((e - c) / frame_rate / np.sqrt(12.0), MIN_TIME_STD)))
             continue
         k = _crossing(z, a, k_min, z[k_min] + STRIKE_DEPTH)
         v_peak = float(-vz[k_peak])

@@ -171,8 +171,9 @@ def test_events_only_needs_an_events_bundle(tmp_path):
 
 def test_the_rule_hears_a_grasp_where_the_gripper_plan_closes_the_fingers():
     """Descend, rest while the planned fingers close (0.5-0.8 s), lift: one impact along the
-    closing, at its middle with a uniform spread over it; with no plan for the fingers the same
-    path is a strike at the end of the descent."""
+    closing, at its middle with a uniform spread over it; a recorded closing that stops on the
+    object sounds just before it stops; with no opening given the same path is a strike at the
+    end of the descent."""
     from hearing_hands_ros.models.kinematic_events import kinematic_events
     t = np.linspace(0.0, 1.4, 141)
     z = np.interp(t, [0.0, 0.4, 1.0, 1.4], [0.10, 0.05, 0.05, 0.10])
@@ -185,3 +186,6 @@ def test_the_rule_hears_a_grasp_where_the_gripper_plan_closes_the_fingers():
     assert grasp.time_std == pytest.approx(0.3 / np.sqrt(12), abs=0.02)
     (strike,) = kinematic_events(tr.features(tr.Trajectory(t, pos, quat), 160), 141)
     assert strike.time < 0.45 and strike.time_std < grasp.time_std
+    stalled = np.interp(t, [0.0, 0.5, 0.6, 1.4], [0.08, 0.08, 0.05, 0.05])   # recorded: on the object
+    (touch,) = kinematic_events(tr.features(tr.Trajectory(t, pos, quat, stalled), 160), 141)
+    assert 0.56 < touch.time < 0.61 and touch.time_std < grasp.time_std    # just before it stops
