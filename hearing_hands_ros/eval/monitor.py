@@ -18,6 +18,9 @@ on the path, a grasped object slipping); an action is one trial. Methods:
 Per method: ``fault_auc`` (an action's score = its most confident anomaly, 0 without one),
 ``precision`` and ``recall`` at the default threshold (``min_confidence``),
 ``false_alarms_per_100_actions`` (normal actions with an anomaly at that threshold),
+``false_alarms_per_100_clean_actions`` (the same, less the normal actions whose ground truth
+shows they still touched otherwise than planned: :func:`went_otherwise`; a diagnostic, the
+headline figure counts every action without an injected fault as normal),
 ``latency_ms_p50``/``p95`` (from the fault's effect to the first anomaly's decision on the
 audio clock), ``latency_after_window_ms_p95`` (``MISSING`` only: after the expected window
 closed) and ``recall_by_kind``, each with an episode-bootstrap interval where it is a rate.
@@ -203,6 +206,28 @@ def material_classifier(sr: int, path=None):
 
 
 # --- scoring ----------------------------------------------------------------------------------
+GRIPPER = -1                 # the gripper's id in the ground truth's contacts
+
+
+def went_otherwise(truth: dict, action: dict) -> list[str]:
+    """Why an action with no injected fault still did not touch what it planned, from the ground
+    truth's gripper contacts: 'idle contact' (an idle motion touched something), 'approach
+    contact' (the approach did, before the contact motion), 'other object' (the contact motion
+    touched an object besides its target), 'target untouched'. Empty when it went as planned."""
+    mine = [c for c in truth.get('contacts', []) if c.get('gripper') and c.get('action') == action['index']]
+    if action['type'] == 'idle':
+        return ['idle contact'] if mine else []
+    target, start = action.get('target'), action.get('contact_start')
+    why = []
+    if start is not None and any(c['time'] < start - 0.01 for c in mine):
+        why.append('approach contact')
+    if any(target not in c['objects'] and GRIPPER in c['objects'] and 0 not in c['objects'] for c in mine):
+        why.append('other object')
+    if not any(target in c['objects'] for c in mine):
+        why.append('target untouched')
+    return why
+
+
 def action_trials(truth: dict, rep: Replay, threshold: float) -> list[dict]:
     """One trial per action: its fault (or None), its score (most confident anomaly of its
     paths), whether it raised an anomaly at ``threshold``, and the first such one's latency."""
@@ -225,7 +250,7 @@ def action_trials(truth: dict, rep: Replay, threshold: float) -> list[dict]:
         trials.append(dict(action=a['index'], type=a['type'], fault=None if f is None else f['kind'],
                            score=max((d.confidence for d in mine), default=0.0), alarm=bool(hit),
                            kinds=sorted({d.kind for d in hit}), latency_ms=latency,
-                           after_window_ms=after))
+                           after_window_ms=after, otherwise=[] if f else went_otherwise(truth, a)))
     return trials
 
 
@@ -234,7 +259,10 @@ def _rates(trials: list[dict]) -> dict:
     normal = [t for t in trials if not t['fault']]
     alarms = [t for t in trials if t['alarm']]
     tp = sum(t['alarm'] for t in faulty)
+    clean = [t for t in normal if not t.get('otherwise')]
     return dict(precision=tp / len(alarms) if alarms else None,
+                false_alarms_per_100_clean_actions=100.0 * sum(t['alarm'] for t in clean) / len(clean)
+                if clean else None,
                 recall=tp / len(faulty) if faulty else None,
                 false_alarms_per_100_actions=100.0 * sum(t['alarm'] for t in normal) / len(normal)
                 if normal else None,
@@ -257,6 +285,7 @@ def summarize(per_episode: list[list[dict]], n_boot: int = 1000, seed: int = 0) 
     out['faults_by_kind'] = {k: sum(t['fault'] == k for t in trials) for k in kinds}
     out['actions'] = len(trials)
     out['faulty_actions'] = sum(bool(t['fault']) for t in trials)
+    out['normal_actions_gone_otherwise'] = sum(bool(t.get('otherwise')) for t in trials)
     rng = np.random.default_rng(seed)
     boots = {k: [] for k in ('fault_auc', 'precision', 'recall', 'false_alarms_per_100_actions')}
     for _ in range(n_boot if len(per_episode) > 1 else 0):

@@ -211,3 +211,30 @@ def test_execution_monitor_asks_the_classifier_once_it_has_heard_enough():
     assert a.confidence == pytest.approx(0.9 * 0.95 * 0.8)
     assert 0.9 <= a.decided_at < 0.9 + 0.04 and asked == [int(0.42 * SR)]
     assert done and done[0].anomalies == [a]
+
+
+def test_evaluation_counts_an_action_per_trial_and_the_actions_gone_otherwise():
+    """``evaluate monitor``'s scoring on a constructed episode: a faulty action with a confident
+    MISSING is a hit with its latency; a normal action with an alarm is a false alarm, and one
+    whose truth shows an approach brushing another object is left out of the clean rate."""
+    from hearing_hands_ros.eval.monitor import Decision, Replay, action_trials, summarize, went_otherwise
+    ns = 1_000_000_000
+    t0 = 10 * ns
+    truth = {'start_time_ns': t0, 'faults': [{'action': 0, 'kind': 'removed', 'time': 0.5,
+                                              'effect_time': 0.8}],
+             'actions': [dict(index=0, type='tap', start=0.0, end=2.0, contact_start=0.5, target=1),
+                         dict(index=1, type='tap', start=2.0, end=4.0, contact_start=2.5, target=2),
+                         dict(index=2, type='idle', start=4.0, end=6.0, contact_start=None, target=0)],
+             'contacts': [dict(time=2.2, objects=[3, -1], gripper=True, action=1),     # approach
+                          dict(time=2.8, objects=[2, -1], gripper=True, action=1)]}
+    assert went_otherwise(truth, truth['actions'][1]) == ['approach contact', 'other object']
+    assert went_otherwise(truth, truth['actions'][2]) == []
+    rep = Replay(paths=[(t0, t0 + 2 * ns), (t0 + 2 * ns, t0 + 4 * ns), (t0 + 4 * ns, t0 + 6 * ns)],
+                 decisions=[Decision(t0, 'MISSING', 0.9, t0 + int(0.9 * ns), t0 + int(0.85 * ns)),
+                            Decision(t0 + 2 * ns, 'UNEXPECTED', 1.0, t0 + int(2.25 * ns))])
+    trials = action_trials(truth, rep, 0.8)
+    assert [(t['fault'], t['alarm']) for t in trials] == [('removed', True), (None, True), (None, False)]
+    assert trials[0]['latency_ms'] == pytest.approx(100.0) and trials[0]['after_window_ms'] == pytest.approx(50.0)
+    out = summarize([trials], n_boot=0)
+    assert out['recall'] == 1.0 and out['false_alarms_per_100_actions'] == pytest.approx(50.0)
+    assert out['false_alarms_per_100_clean_actions'] == 0.0 and out['normal_actions_gone_otherwise'] == 1
