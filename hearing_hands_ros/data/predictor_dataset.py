@@ -4,7 +4,7 @@ One window per planned path (``nav_msgs/Path`` on the path topic): it starts at 
 stamp and covers the path plus ``tail_seconds`` of ringing (at most ``max_seconds``). Each
 window holds, at the audio frame rate (100 frames/s)::
 
-    traj    (T, 18)          trajectory features (planned poses + recorded aperture)
+    traj    (T, 18)          trajectory features (planned poses + the finger opening: ``gripper``)
     image   (3, S, S) uint8  wrist-camera frame at plan start (last frame at or before it)
     crops   (K, 3, s, s) u8  local views where the path projects into that frame
     looks   (K, 33) f32      what each local view points at (``predictor.view_looks``)
@@ -13,7 +13,11 @@ window holds, at the audio frame rate (100 frames/s)::
     valid   int              frames that belong to the window (the rest is padding to T = 801)
 
 plus per-window metadata: episode, action type, target object's material and shape, and the
-ground-truth contacts inside the window (times relative to the window start). Windows are stored
+ground-truth contacts inside the window (times relative to the window start). The finger opening
+(``gripper``) is 'recorded' (the joint states while the path ran: what the robot did, not what it
+knew when it planned), 'plan' (the gripper's plan along the path, ``/planned_gripper``, where
+the bag has one, else the opening at the path's start: what the nodes get live) or 'none' (the
+opening at the path's start, held: a robot that publishes no gripper plan). Windows are stored
 padded to ``max_frames`` so a data set is a handful of stacked arrays. Per-episode results are
 cached as ``.npz`` files keyed by the bag's content stamp and the window settings.
 """
@@ -33,6 +37,7 @@ from hearing_hands_ros.audio import log_mel
 from hearing_hands_ros.models import predictor as P
 
 CACHE_VERSION = 3
+GRIPPER_SOURCES = ('recorded', 'plan', 'none')    # where a window's finger opening comes from
 ARRAYS = ('traj', 'image', 'crops', 'mel', 'audio', 'valid', 'looks')
 NO_MATERIAL = 'none'
 
@@ -119,8 +124,11 @@ def _action_of(truth: dict | None, t_start: float, tol: float = 0.02) -> dict | 
 
 
 def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
-                    frame_id: str = 'world') -> PredictorData:
-    """All windows of one :class:`~hearing_hands_ros.data.bags.Episode`."""
+                    frame_id: str = 'world', gripper: str = 'recorded') -> PredictorData:
+    """All windows of one :class:`~hearing_hands_ros.data.bags.Episode`; ``gripper``: one of
+    ``GRIPPER_SOURCES`` (module docstring)."""
+    if gripper not in GRIPPER_SOURCES:
+        raise ValueError(f'gripper must be one of {GRIPPER_SOURCES}, not {gripper!r}')
     truth = ep.truth or {}
     if T_tcp_camera is None:
         ext = (truth.get('camera') or {}).get('T_tcp_camera')
@@ -154,8 +162,12 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
             continue
         t0 = traj.start
         valid = tr.n_frames_for(traj.duration, cfg.tail_seconds, cfg.frame_rate, t_max)
-        feats = tr.features(traj, t_max, cfg.frame_rate, t0=t0,
-                            aperture_track=(ap_t, ep.apertures) if len(ap_t) else None)
+        if gripper == 'recorded':
+            feats = tr.features(traj, t_max, cfg.frame_rate, t0=t0,
+                                aperture_track=(ap_t, ep.apertures) if len(ap_t) else None)
+        else:
+            feats = tr.features(_planned_opening(traj, ep, stamp_ns, times_ns, gripper == 'plan'),
+                                t_max, cfg.frame_rate, t0=t0)
         j = int(np.searchsorted(ep.image_stamps_ns, int(times_ns[0]), side='right')) - 1
         rgb = ep.images[max(j, 0)]
         crops, uv = P.local_views(rgb, feats, K, T_tcp_camera, cfg)
@@ -193,6 +205,19 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
     return PredictorData(*(np.stack(out[a]) for a in ARRAYS), meta=meta)
 
 
+def _planned_opening(traj: tr.Trajectory, ep, stamp_ns: int, times_ns, use_plan: bool) -> tr.Trajectory:
+    """``traj`` with the finger opening a node gets live: the bag's gripper plan along the path
+    (``use_plan``), else the last joint state at or before its start held (else
+    ``DEFAULT_APERTURE``)."""
+    plan = ep.gripper_plans.get(int(stamp_ns)) if use_plan else None
+    if plan is not None:
+        ap = tr.plan_apertures(times_ns, *plan)
+    else:
+        j = int(np.searchsorted(ep.aperture_stamps_ns, int(times_ns[0]), side='right')) - 1
+        ap = np.full(len(times_ns), float(ep.apertures[j]) if j >= 0 else tr.DEFAULT_APERTURE)
+    return tr.Trajectory(traj.times, traj.positions, traj.orientations, ap, traj.frame_id)
+
+
 def _empty(cfg: P.PredictorConfig) -> PredictorData:
     t = cfg.max_frames
     k = P.n_views(t, cfg)
@@ -204,19 +229,20 @@ def _empty(cfg: P.PredictorConfig) -> PredictorData:
                          np.zeros((0, k, P.N_VIEW_LOOK), np.float32), [])
 
 
-def _cache_key(bag: Path, cfg: P.PredictorConfig, topics) -> str:
+def _cache_key(bag: Path, cfg: P.PredictorConfig, topics, gripper: str = 'recorded') -> str:
     stat = [(p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in sorted(bag.iterdir())
             if p.is_file()]
     keys = ('sample_rate', 'hop', 'n_fft', 'n_mels', 'frame_rate', 'image_size', 'crop_size',
             'crop_frac', 'frames_per_crop', 'max_seconds', 'tail_seconds', 'look_size')
     blob = json.dumps([CACHE_VERSION, str(bag.resolve()), stat, {k: getattr(cfg, k) for k in keys},
-                       repr(topics)], sort_keys=True)
+                       repr(topics)] + ([] if gripper == 'recorded' else [gripper]), sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
 def load_windows(bags, cfg: P.PredictorConfig | None = None, cache_dir=None, topics=None,
-                 T_tcp_camera=None, progress: bool = True) -> PredictorData:
-    """Windows of every episode in ``bags`` (folders or bag paths), cached in ``cache_dir``."""
+                 T_tcp_camera=None, progress: bool = True, gripper: str = 'recorded') -> PredictorData:
+    """Windows of every episode in ``bags`` (folders or bag paths), cached in ``cache_dir``;
+    ``gripper``: where the finger opening comes from (module docstring)."""
     from tqdm import tqdm
 
     from hearing_hands_ros.data.bags import TopicNames, list_episodes, read_episode
@@ -230,13 +256,13 @@ def load_windows(bags, cfg: P.PredictorConfig | None = None, cache_dir=None, top
         cache.mkdir(parents=True, exist_ok=True)
     parts = []
     for bag in tqdm(episodes, desc='windows', unit='ep', disable=not progress, dynamic_ncols=True):
-        f = cache / f'{bag.name}-{_cache_key(bag, cfg, topics)}.npz' if cache else None
+        f = cache / f'{bag.name}-{_cache_key(bag, cfg, topics, gripper)}.npz' if cache else None
         if f is not None and f.exists():
             with np.load(f, allow_pickle=False) as z:
                 parts.append(PredictorData(*(z[a] for a in ARRAYS),
                                            meta=json.loads(str(z['meta']))))
             continue
-        data = episode_windows(read_episode(bag, topics), cfg, T_tcp_camera)
+        data = episode_windows(read_episode(bag, topics), cfg, T_tcp_camera, gripper=gripper)
         if f is not None:
             np.savez(f, **{a: getattr(data, a) for a in ARRAYS}, meta=json.dumps(data.meta))
         parts.append(data)

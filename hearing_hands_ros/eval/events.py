@@ -49,6 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help='the same episodes recorded again (simulate --sound-seed-offset): ceiling')
     p.add_argument('--targets', choices=('audio', 'truth'), default='audio',
                    help='score against the contacts heard in the recording, or ground truth')
+    p.add_argument('--gripper', choices=('plan', 'recorded', 'none'), default='plan',
+                   help="the finger opening along each path: 'plan' (the bag's /planned_gripper, "
+                        "else the opening at the path start: what the nodes get live), "
+                        "'recorded' (the joint states while the path ran) or 'none' (the "
+                        "opening at the path start, held)")
     p.add_argument('--cache', default=None, help='window cache folder (default: beside JSON)')
     p.add_argument('--bootstrap', type=int, default=1000, help='episode resamples per interval')
     p.add_argument('--threads', type=int, default=1)
@@ -107,7 +112,8 @@ def run(args) -> int:
     pcfg = PredictorConfig()
     cache = args.cache or str(Path(args.json).parent / 'cache')
     try:
-        data = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress)
+        data = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress,
+                              gripper=args.gripper)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     bundle, cfg = load_events_bundle(model, args.threads)
@@ -132,7 +138,8 @@ def run(args) -> int:
     else:
         skipped['end_to_end_flow'] = 'pass --predictor to render the flow predictor\'s audio'
     if args.second_take:
-        take2 = D.load_windows(args.second_take, pcfg, cache_dir=cache, progress=not args.no_progress)
+        take2 = D.load_windows(args.second_take, pcfg, cache_dir=cache, progress=not args.no_progress,
+                               gripper=args.gripper)
         if len(take2) != len(data):
             raise UserError('--second-take must hold the same episodes as --data')
         ed2 = ED.build(take2, E.EventConfig(), args.targets, pcfg.sample_rate)   # heard only
@@ -141,6 +148,7 @@ def run(args) -> int:
         skipped['second_take'] = 'pass --second-take BAGS (the same motions recorded again)'
     skipped['events_oracle'] = 'the audio generator is not conditioned on events yet'
     result = dict(episodes=len({m.get('bag', m['episode']) for m in ed.meta}), windows=len(ed),
+                  gripper=args.gripper,
                   targets=args.targets, model=str(model), methods={}, skipped=skipped,
                   training=bundle.meta.get('training', {}))
     for name, pred in methods.items():

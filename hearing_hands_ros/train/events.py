@@ -52,6 +52,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--eval-every', type=int, default=250)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--gripper', choices=('plan', 'recorded', 'none'), default='plan',
+                   help="the finger opening along each path: 'plan' (the bag's /planned_gripper, "
+                        "else the opening at the path start: what the nodes get live), "
+                        "'recorded' (the joint states while the path ran) or 'none' (the "
+                        "opening at the path start, held)")
     p.add_argument('--cache', default=None, help='window cache folder (default: OUT/cache)')
     p.add_argument('--no-progress', action='store_true')
 
@@ -130,8 +135,10 @@ def run(args) -> int:
     cfg = E.EventConfig(width=args.width, frames_per_crop=pcfg.frames_per_crop,
                         rule_inputs=args.rule_inputs)
     try:
-        train_w = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress)
-        val_w = D.load_windows(args.val, pcfg, cache_dir=cache, progress=not args.no_progress)
+        train_w = D.load_windows(args.data, pcfg, cache_dir=cache, progress=not args.no_progress,
+                                 gripper=args.gripper)
+        val_w = D.load_windows(args.val, pcfg, cache_dir=cache, progress=not args.no_progress,
+                               gripper=args.gripper)
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
     train = ED.build(train_w, cfg, args.targets, pcfg.sample_rate)
@@ -144,7 +151,7 @@ def run(args) -> int:
     sched = torch.optim.lr_scheduler.LambdaLR(       # warm-up, then cosine to zero
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + np.cos(np.pi * s / args.steps)))
     best, history, t0 = -1.0, [], time.time()
-    summary = dict(targets=args.targets, steps=args.steps, train_bags=[str(b) for b in args.data],
+    summary = dict(targets=args.targets, gripper=args.gripper, steps=args.steps, train_bags=[str(b) for b in args.data],
                    val_bags=[str(b) for b in args.val], train_windows=len(train),
                    val_windows=len(val))
     bar = tqdm(range(1, args.steps + 1), desc='train events', disable=args.no_progress,

@@ -5,6 +5,7 @@ only carries it through as metadata, so it must equal the truth value, unscaled.
 import json
 
 import numpy as np
+import pytest
 
 from hearing_hands_ros.data import predictor_dataset as D
 from hearing_hands_ros.models import predictor as P
@@ -69,3 +70,23 @@ def test_contact_motions_see_their_target(bags, tmp_path):
         assert data.crops[i, k].max() > 0, m
         seen += 1
     assert seen >= 1
+
+
+def test_gripper_plan_or_recorded_opening(bags, tmp_path):
+    """``gripper='plan'`` takes the finger opening of each window from the bag's planned_gripper
+    (what the nodes get), ``'recorded'`` from the joint states while the path ran; they differ
+    where the fingers close on an object (the plan closes fully, the recording stops on it)."""
+    from hearing_hands_ros.data.bags import list_episodes, read_episode
+    from hearing_hands_ros.trajectory import FEATURE_LAYOUT
+    cfg = P.PredictorConfig()
+    plan = D.load_windows(bags, cfg, cache_dir=tmp_path / 'cache', progress=False, gripper='plan')
+    rec = D.load_windows(bags, cfg, cache_dir=tmp_path / 'cache', progress=False)
+    ep = read_episode(list_episodes(bags)[0])
+    assert ep.gripper_plans and len(plan) == len(rec)
+    col = FEATURE_LAYOUT.index('aperture')
+    stamp, times, *_ = ep.paths[0]
+    t, a = ep.gripper_plans[stamp]
+    assert np.isclose(plan.traj[0, 0, col], a[0], atol=1e-3)               # the plan's opening
+    assert not np.allclose(plan.traj[:, :, col], rec.traj[:, :, col])
+    with pytest.raises(ValueError, match='gripper'):
+        D.episode_windows(ep, cfg, gripper='executed')
