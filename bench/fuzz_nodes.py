@@ -56,6 +56,7 @@ class Fuzzer:
         self.rng = np.random.default_rng(seed)
         self.now_ns = now_ns
         self._audio_t = None
+        self._valid_times = None                     # pose stamps of the last valid path
 
     def _pick(self, options):
         return options[int(self.rng.integers(len(options)))]
@@ -255,10 +256,9 @@ class Fuzzer:
     def valid_planned_gripper(self):
         """The gripper's plan along the last valid path (closing at its low point)."""
         from hearing_hands_ros import ros_convert as rc
-        times = getattr(self, '_valid_times', None)
-        if times is None:
+        if self._valid_times is None:
             self.valid_planned_path()
-            times = self._valid_times
+        times = self._valid_times
         openings = np.interp(np.linspace(0.0, 1.0, len(times)), [0.0, 0.4, 0.6, 1.0], [0.06, 0.06, 0.0, 0.0])
         return rc.gripper_plan_msg(times, openings, int(times[0]))
 

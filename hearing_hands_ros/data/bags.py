@@ -22,6 +22,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 
 from .. import audio as A
 from .. import images as I
+from .. import trajectory as tr
 from ..errors import MissingInputError
 from .typestore import register_bag_types, typestore
 
@@ -283,6 +284,20 @@ class Episode:
         if self.audio_start_ns is None:
             return None
         return self.audio_start_ns + (len(self.audio) * NS + self.sample_rate // 2) // self.sample_rate
+
+    def aperture_at(self, t_ns: int) -> float:
+        """The finger opening [m] of the last joint state at or before ``t_ns`` (the first one
+        before any; ``trajectory.DEFAULT_APERTURE`` in a bag without joint states)."""
+        if not len(self.apertures):
+            return tr.DEFAULT_APERTURE
+        j = int(np.searchsorted(self.aperture_stamps_ns, int(t_ns), side='right')) - 1
+        return float(self.apertures[max(j, 0)])
+
+    def planned_apertures(self, stamp_ns: int, times_ns) -> np.ndarray | None:
+        """The opening (M,) [m] at a path's pose stamps from the gripper's plan along the path
+        stamped ``stamp_ns``; None when the bag has no plan for it."""
+        plan = self.gripper_plans.get(int(stamp_ns))
+        return None if plan is None else tr.plan_apertures(times_ns, *plan)
 
 
 def _sorted(stamps, *arrays):

@@ -207,14 +207,10 @@ def episode_windows(ep, cfg: P.PredictorConfig, T_tcp_camera=None,
 
 def _planned_opening(traj: tr.Trajectory, ep, stamp_ns: int, times_ns, use_plan: bool) -> tr.Trajectory:
     """``traj`` with the finger opening a node gets live: the bag's gripper plan along the path
-    (``use_plan``), else the last joint state at or before its start held (else
-    ``DEFAULT_APERTURE``)."""
-    plan = ep.gripper_plans.get(int(stamp_ns)) if use_plan else None
-    if plan is not None:
-        ap = tr.plan_apertures(times_ns, *plan)
-    else:
-        j = int(np.searchsorted(ep.aperture_stamps_ns, int(times_ns[0]), side='right')) - 1
-        ap = np.full(len(times_ns), float(ep.apertures[j]) if j >= 0 else tr.DEFAULT_APERTURE)
+    (``use_plan``), else the joint state's opening at its start, held (``Episode.aperture_at``)."""
+    ap = ep.planned_apertures(stamp_ns, times_ns) if use_plan else None
+    if ap is None:
+        ap = np.full(len(times_ns), ep.aperture_at(times_ns[0]))
     return tr.Trajectory(traj.times, traj.positions, traj.orientations, ap, traj.frame_id)
 
 

@@ -115,12 +115,12 @@ def planner_expect(planner, source: str):
 
 
 def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
-           calibration=None, gripper_plans: bool = True) -> Replay:
+           calibration=None) -> Replay:
     """Feed one recorded episode (``data.bags.Episode``) through :class:`ExecutionMonitor` as
     the node gets it: ``expect(traj, rgb, K, aperture) -> (events, sliding)`` for each path at
     its stamp, with the latest camera frame and aperture then; audio in 32 ms chunks, each when
-    its last sample is due; ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None);
-    ``gripper_plans``: give each path the gripper's plan along it where the bag has one."""
+    its last sample is due, and the gripper's plan along the path where the bag has one;
+    ``classify``: the sound classifier for ``WRONG_MATERIAL`` (or None)."""
     from hearing_hands_ros import trajectory as tr
     sr = ep.sample_rate
     mon = ExecutionMonitor(sr, cfg, tail_s=tail_s, classify=classify, calibration=calibration)
@@ -139,13 +139,9 @@ def replay(ep, expect, cfg: MonitorConfig, tail_s: float = 0.3, classify=None,
             k += 1
         i = int(np.searchsorted(ep.image_stamps_ns, stamp, side='right')) - 1
         rgb = ep.images[max(i, 0)]
-        j = int(np.searchsorted(ep.aperture_stamps_ns, stamp, side='right')) - 1
-        aperture = float(ep.apertures[max(j, 0)]) if len(ep.apertures) else tr.DEFAULT_APERTURE
-        plan = ep.gripper_plans.get(int(stamp))
         traj = tr.Trajectory.from_stamps_ns(times, pos, quat, frame_id='world', origin_ns=int(times[0]),
-                                            apertures=None if plan is None or not gripper_plans
-                                            else tr.plan_apertures(times, *plan))
-        events, sliding = expect(traj, rgb, K, aperture)
+                                            apertures=ep.planned_apertures(stamp, times))
+        events, sliding = expect(traj, rgb, K, ep.aperture_at(stamp))
         out.paths.append((int(times[0]), int(times[-1])))
         out.decisions += _decisions(mon.add_path(int(times[0]), int(times[0]), int(times[-1]),
                                                  events, sliding), cfg)

@@ -41,6 +41,7 @@ except ImportError:                    # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from hearing_hands_ros import ros_convert as rc
+from hearing_hands_ros import trajectory as tr
 from hearing_hands_ros.errors import ModelError
 
 # --- QoS profiles ----------------------------------------------------------------------------
@@ -123,6 +124,12 @@ class GripperPlans:
                 return None
             self._cv.wait_for(lambda: stamp_ns in self._plans, timeout=max(0.0, float(wait_s)))
             return self._plans.get(stamp_ns)
+
+    def apertures(self, stamp_ns: int, times_ns, wait_s: float):
+        """The opening (M,) [m] at a path's pose stamps ``times_ns`` from the plan of the path
+        stamped ``stamp_ns`` (waiting as :meth:`get`); None without one."""
+        plan = self.get(stamp_ns, wait_s)
+        return None if plan is None else tr.plan_apertures(times_ns, *plan)
 
     def clear(self) -> None:
         with self._cv:

@@ -238,10 +238,8 @@ class ContactMonitor(ModelNode):
                                          'path not monitored')
             return
         start_ns, end_ns = int(times[0]), int(times[-1])
-        plan = self._gripper_plans.get(stamp_ns, self.p.gripper_plan_wait_s)
-        if plan is not None:
-            traj.apertures = tr.plan_apertures(times, *plan)
-        else:
+        traj.apertures = self._gripper_plans.apertures(stamp_ns, times, self.p.gripper_plan_wait_s)
+        if traj.apertures is None:
             self.diag.count('paths_without_gripper_plan')
         t0 = time.perf_counter()
         (events, sliding), = self.planner.expect([traj], image, K=K, aperture=aperture,

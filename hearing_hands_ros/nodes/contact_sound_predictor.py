@@ -184,9 +184,7 @@ class ContactSoundPredictor(ModelNode):
             self.diag.report_input_error('no_image', 'no camera image received on image yet; '
                                          'path skipped')
             return
-        plan = self._gripper_plans.get(stamp_ns, self.p.gripper_plan_wait_s)
-        if plan is not None:
-            traj.apertures = tr.plan_apertures(times, *plan)
+        traj.apertures = self._gripper_plans.apertures(stamp_ns, times, self.p.gripper_plan_wait_s)
         t0 = time.perf_counter()
         audio = bool(self.p.predict_audio) or self.planner.events is None
         pred = self.planner.predict([traj], image[1], K=K, seed=int(self.p.seed),
